@@ -1,0 +1,109 @@
+"""Seconds per epoch: the tutorial's own training loop against digitgan's seed preset.
+
+    python bench/seed_vs_tutorial.py --data-root ../shared/data --steps 300 --rounds 5
+
+Both run in this process on the same machine and threads, for the same number of steps,
+alternating (tutorial, digitgan, tutorial, ...) so that load from elsewhere hits both alike.
+Seconds per epoch = seconds per step x 600 (60,000 images / batch 100). The table shows the
+median over rounds and the ratio of medians; JSON goes to bench/results/ (or --json).
+
+The tutorial side is ``digitgan.tutorial.TutorialLoop``: the code of
+shared/reference/mnist-gan-tutorial.md as written (DataLoader over torchvision's MNIST with
+ToTensor + Normalize, Sigmoid + BCELoss, real/fake labels made every step, reset_grad).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from digitgan.config import make_config
+from digitgan.data import load_dataset
+from digitgan.training_loop import Trainer, epoch_batches
+from digitgan.tutorial import TutorialLoop
+
+STEPS_PER_EPOCH = 600
+
+
+class DigitganLoop:
+    """digitgan's seed preset through its real Trainer and batching; logs every 200 steps."""
+
+    def __init__(self, data_root: str, device: torch.device) -> None:
+        cfg = make_config("seed", data_root=data_root, device=device.type)
+        self.trainer = Trainer(cfg, device)
+        self.images = load_dataset("mnist", data_root).images.to(device)
+        self.rng = torch.Generator().manual_seed(1)
+        self.batch_size = cfg.batch_size
+
+    def run(self, steps: int) -> None:
+        score = self.trainer.objective.score
+        for i, real in enumerate(epoch_batches(self.images, self.batch_size, self.rng)):
+            if i == steps:
+                break
+            out = self.trainer.step(real)
+            if (i + 1) % 200 == 0:
+                _ = (out["d_loss"].item(), out["g_loss"].item(), score(out["real_logits"]).item())
+        if self.trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--steps", type=int, default=300, help="steps per timed run (600 = one epoch)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median is reported")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", type=Path, default=Path("bench/results/seed_vs_tutorial.json"))
+    args = p.parse_args()
+    device = torch.device(args.device)
+    loops = {
+        "tutorial": TutorialLoop(args.data_root, device),
+        "digitgan": DigitganLoop(args.data_root, device),
+    }
+    for loop in loops.values():  # warm-up: first-call allocations, thread pools
+        loop.run(20)
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    for r in range(args.rounds):
+        for name, loop in loops.items():
+            t0 = time.perf_counter()
+            loop.run(args.steps)
+            times[name].append((time.perf_counter() - t0) / args.steps * STEPS_PER_EPOCH)
+        print(
+            f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1]:.2f} s/epoch" for n, t in times.items())
+        )
+    med = {name: statistics.median(t) for name, t in times.items()}
+    ratio = med["tutorial"] / med["digitgan"]
+    print()
+    print(f"{'loop':<10} {'s/epoch (median)':>17} {'images/s':>10} {'min':>7} {'max':>7}")
+    for name, t in times.items():
+        print(f"{name:<10} {med[name]:>17.2f} {60_000 / med[name]:>10,.0f} {min(t):>7.2f} {max(t):>7.2f}")
+    print(f"speed-up (tutorial / digitgan): {ratio:.2f}x")
+    result = {
+        "benchmark": "seed_vs_tutorial",
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": sys.version.split()[0],
+            "device": str(device),
+        },
+        "steps_per_run": args.steps,
+        "rounds": args.rounds,
+        "seconds_per_epoch": times,
+        "median_seconds_per_epoch": med,
+        "speedup": ratio,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The ``digitgan`` command: flags -> config -> one library call.
+
+    digitgan train --preset seed --data-root ../shared/data
+    digitgan sample runs/00001-seed --n 100 --seed 0 --out digits.png
+
+Bad input ends with one line ``digitgan: error: ...`` and exit status 2, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from digitgan.errors import UserError
+
+DEFAULTS_NOTE = "Unset flags take the preset's value."
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its two-line usage+error replaced by one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from digitgan.config import PRESETS, TrainConfig
+    from digitgan.data import DATASETS
+
+    d = TrainConfig()
+    parser = Parser(prog="digitgan", description="Train GANs that draw handwritten digits.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    t = sub.add_parser(
+        "train",
+        help="train a GAN in a new run folder",
+        description="Train a GAN in a new numbered run folder. " + DEFAULTS_NOTE,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument("--preset", default="seed", choices=sorted(PRESETS), help="named recipe")
+    t.add_argument("--dataset", choices=sorted(DATASETS), help=f"training data (seed: {d.dataset})")
+    t.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $DIGITGAN_DATA, else ./data)")
+    t.add_argument("--epochs", type=_positive_int, help=f"passes over the data (seed: {d.epochs})")
+    t.add_argument("--batch-size", type=_positive_int, help=f"images per step (seed: {d.batch_size})")
+    t.add_argument("--lr", type=_positive_float, help=f"Adam learning rate (seed: {d.lr})")
+    t.add_argument("--beta1", type=_unit_float, help=f"Adam beta1 (seed: {d.beta1})")
+    t.add_argument("--beta2", type=_unit_float, help=f"Adam beta2 (seed: {d.beta2})")
+    t.add_argument("--latent-dim", type=_positive_int, help=f"size of z (seed: {d.latent_dim})")
+    t.add_argument("--hidden-dim", type=_positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})")
+    t.add_argument(
+        "--seed", type=_int, help=f"random seed for weights, data order and noise (seed: {d.seed})"
+    )
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], help=f"where to train (seed: {d.device})")
+    t.add_argument("--limit", type=_positive_int, help="train on the first N images only (default: all)")
+    t.add_argument("--log-every", type=_positive_int, help=f"steps between log lines (seed: {d.log_every})")
+    t.add_argument("--outdir", help=f"where run folders are created (seed: {d.outdir})")
+    bar = t.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="force a progress bar"
+    )
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="plain lines only")
+
+    s = sub.add_parser(
+        "sample",
+        help="generate digits from a trained run",
+        description="Generate digits with a run's generator: a .png grid or an .npz array.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    s.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder, e.g. runs/00001-seed")
+    s.add_argument("--n", type=_positive_int, default=64, help="number of digits")
+    s.add_argument("--seed", type=_int, default=0, help="noise seed: same seed, same bytes")
+    s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from digitgan.config import make_config
+    from digitgan.training_loop import train
+
+    keys = (
+        "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
+        "limit log_every outdir"
+    ).split()
+    cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
+    train(cfg, progress=args.progress)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from digitgan.checkpoint import load_generator
+    from digitgan.sampling import check_sample_request, generate, write_samples
+    from digitgan.training_loop import resolve_device
+
+    check_sample_request(args.n, args.out)
+    G, cfg = load_generator(args.run_dir, resolve_device(args.device))
+    images = generate(G, args.n, args.seed, cfg.latent_dim)
+    write_samples(images, args.out)
+    print(f"digitgan: wrote {args.n} digits to {args.out}")
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"digitgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitgan: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Every training hyperparameter in one dataclass, and the named presets.
+
+    python -c "from digitgan.config import make_config; print(make_config('seed'))"
+
+A preset is a dict of overrides on the defaults; the CLI applies the user's flags on top.
+The resolved config is printed, written to ``config.json`` in the run folder and stored
+beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from digitgan.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "seed"
+    # model family: (generator, discriminator, objective) chosen by name
+    arch: str = "mlp"
+    loss: str = "bce"
+    latent_dim: int = 64
+    hidden_dim: int = 256
+    # optimisation
+    epochs: int = 200
+    batch_size: int = 100
+    lr: float = 2e-4
+    beta1: float = 0.9  # PyTorch's Adam defaults: the tutorial does not set betas
+    beta2: float = 0.999
+    seed: int = 0
+    # data
+    dataset: str = "mnist"
+    data_root: str | None = None
+    limit: int | None = None  # train on the first N images only
+    # run
+    device: str = "auto"
+    log_every: int = 200  # steps between log lines, as in the tutorial
+    outdir: str = "runs"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise UserError(
+                f"config has unknown settings {sorted(unknown)}; was it written by a newer digitgan?"
+            )
+        return cls(**d)
+
+    def validate(self) -> TrainConfig:
+        """Raise :class:`UserError` naming the first bad value; return self when all are fine."""
+        checks = [
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
+            (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
+            (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
+            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
+            (
+                self.device in ("auto", "cpu", "cuda"),
+                f"--device must be auto, cpu or cuda, got {self.device!r}",
+            ),
+            (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
+            (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
+        ]
+        if self.limit is not None:
+            checks.append(
+                (
+                    self.limit >= self.batch_size,
+                    f"--limit ({self.limit}) must be >= --batch-size ({self.batch_size}): "
+                    "an epoch needs at least one full batch",
+                )
+            )
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        return self
+
+
+ARCHS = ("mlp",)
+LOSSES = ("bce",)
+
+# The tutorial (shared/reference/mnist-gan-tutorial.md), exactly: MLP G and D of width 256,
+# latent 64, BCE, Adam lr 2e-4 with default betas, batch 100, 200 epochs.
+PRESETS: dict[str, dict[str, Any]] = {
+    "seed": {},
+}
+
+
+def make_config(preset: str, **overrides: Any) -> TrainConfig:
+    """The preset's config with ``overrides`` (those not None) applied, validated."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig(preset=preset, **values).validate()

@@ -1,0 +1,215 @@
+"""Datasets as in-memory uint8 tensors, read from the original IDX files and validated.
+
+    python -c "from digitgan.data import load_dataset; print(load_dataset('mnist', '../shared/data'))"
+
+The files follow torchvision's layout, ``ROOT/MNIST/raw/train-images-idx3-ubyte`` (plain or
+``.gz``). Missing files are downloaded with torchvision, which checks their md5 sums; when
+that fails (offline) the user is told which four files to put where. Every file is checked
+(magic number, header, length, image/label counts, label range) and a bad one stops with a
+one-line :class:`UserError` naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from digitgan.errors import UserError
+
+IMAGE_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
+LABEL_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
+SIDE = 28
+
+# md5 of the decompressed official files (../shared/data/README.md). A mismatch means the
+# file was damaged in a way the structural checks cannot see (flipped pixel bytes).
+MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    folder: str  # torchvision's folder name under ROOT
+    torchvision_class: str  # used only to download
+    system_dir: str | None  # where a Debian package installs the files, if any
+    md5: dict[str, str] | None
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec("MNIST", "MNIST", None, MNIST_MD5),
+    # apt-get install dataset-fashion-mnist puts the four .gz files here.
+    "fashion-mnist": DatasetSpec("FashionMNIST", "FashionMNIST", "/usr/share/datasets/fashion-mnist", None),
+}
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+ALL_FILES = SPLIT_FILES["train"] + SPLIT_FILES["test"]
+
+
+@dataclass
+class Digits:
+    """A split held in memory: ``images`` (N, 28, 28) uint8 with 0 = background, ``labels`` (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    name: str
+    split: str
+    md5: str  # of the decompressed image and label bytes together: identifies the data
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Digits({self.name}/{self.split}: {len(self)} images, md5 {self.md5[:12]})"
+
+
+def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
+    """``--data-root``, else ``$DIGITGAN_DATA``, else ``./data``."""
+    if data_root:
+        return Path(data_root)
+    return Path(os.environ.get("DIGITGAN_DATA") or "data")
+
+
+def _find(directory: Path, name: str) -> Path | None:
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def locate_files(name: str, root: Path, download: bool = True) -> dict[str, Path]:
+    """Paths of the four IDX files of dataset ``name``, downloading them if allowed and needed."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    spec = DATASETS[name]
+    raw = root / spec.folder / "raw"
+    search = [raw] + ([Path(spec.system_dir)] if spec.system_dir else [])
+    for directory in search:
+        found = {f: _find(directory, f) for f in ALL_FILES}
+        if all(found.values()):
+            return found  # type: ignore[return-value]
+    if download and os.environ.get("DIGITGAN_NO_DOWNLOAD", "") in ("", "0"):
+        try:
+            _download(spec, root)
+        except Exception as exc:  # noqa: BLE001 - any failure means: tell the user what to do
+            print(f"digitgan: download of {name} failed ({type(exc).__name__}: {exc})")
+        found = {f: _find(raw, f) for f in ALL_FILES}
+        if all(found.values()):
+            return found  # type: ignore[return-value]
+    hint = f" (or: apt-get install -y dataset-{name})" if spec.system_dir else ""
+    raise UserError(
+        f"{name} files not found in {raw}/ and could not be downloaded: put "
+        f"{', '.join(ALL_FILES)} (plain or .gz) there{hint}, or point --data-root / "
+        f"DIGITGAN_DATA at a folder that holds {spec.folder}/raw/"
+    )
+
+
+def _download(spec: DatasetSpec, root: Path) -> None:
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, spec.torchvision_class)
+    # torchvision downloads to ROOT/<folder>/raw, checks md5 sums and decompresses.
+    cls(str(root), train=True, download=True)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UserError(f"cannot read {path}: {exc}; replace the file with an intact copy") from exc
+
+
+def parse_idx(data: bytes, path: Path, kind: str) -> np.ndarray:
+    """Decode one IDX file; ``kind`` is ``"images"`` (N, 28, 28) or ``"labels"`` (N,)."""
+    fix = "replace it with an intact copy (or delete it to download again)"
+    magic_expected, header = (IMAGE_MAGIC, 16) if kind == "images" else (LABEL_MAGIC, 8)
+    if len(data) < header:
+        raise UserError(f"{path} is truncated ({len(data)} bytes, header needs {header}); {fix}")
+    magic, count = struct.unpack(">II", data[:8])
+    if magic != magic_expected:
+        raise UserError(
+            f"{path} has magic number {magic}, expected {magic_expected} for an IDX {kind} file; {fix}"
+        )
+    shape: tuple[int, ...] = (count,)
+    if kind == "images":
+        rows, cols = struct.unpack(">II", data[8:16])
+        if (rows, cols) != (SIDE, SIDE):
+            raise UserError(f"{path} holds {rows}x{cols} images, expected {SIDE}x{SIDE}; {fix}")
+        shape = (count, rows, cols)
+    expected = header + int(np.prod(shape))
+    if len(data) != expected:
+        raise UserError(
+            f"{path} is {len(data)} bytes, its header promises {expected} "
+            f"({count} {kind}): the file is truncated or corrupt; {fix}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_dataset(
+    name: str = "mnist",
+    data_root: str | os.PathLike | None = None,
+    split: str = "train",
+    download: bool = True,
+) -> Digits:
+    """Read and validate one split into memory. Raises :class:`UserError` on any bad file."""
+    if split not in SPLIT_FILES:
+        raise UserError(f"unknown split {split!r}; choose train or test")
+    files = locate_files(name, resolve_data_root(data_root), download=download)
+    image_name, label_name = SPLIT_FILES[split]
+    image_path, label_path = files[image_name], files[label_name]
+    image_bytes, label_bytes = _read(image_path), _read(label_path)
+    images = parse_idx(image_bytes, image_path, "images")
+    labels = parse_idx(label_bytes, label_path, "labels")
+    if len(images) != len(labels):
+        raise UserError(
+            f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} "
+            "labels; the two files must come from the same split"
+        )
+    if labels.size and labels.max() > 9:
+        raise UserError(f"{label_path} holds label {labels.max()}, expected 0-9; the file is corrupt")
+    # Structure is fine; now the content. Official files have known sums: a mismatch is
+    # damage the structural checks cannot see (flipped pixel bytes).
+    known = DATASETS[name].md5
+    digest = hashlib.md5()
+    for fname, path, data in ((image_name, image_path, image_bytes), (label_name, label_path, label_bytes)):
+        file_md5 = hashlib.md5(data).hexdigest()
+        digest.update(file_md5.encode())
+        if known and file_md5 != known[fname]:
+            raise UserError(
+                f"{path} is corrupt: md5 {file_md5} differs from the official {known[fname]}; "
+                "replace it with an intact copy (or delete it to download again)"
+            )
+    return Digits(
+        images=torch.from_numpy(images.copy()),
+        labels=torch.from_numpy(labels.astype(np.int64)),
+        name=name,
+        split=split,
+        md5=digest.hexdigest(),
+    )
+
+
+def to_model_range(batch_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, ...) -> float32 in [-1, 1], the same arithmetic as the tutorial's
+    ``ToTensor()`` (x / 255) followed by ``Normalize(mean=0.5, std=0.5)`` ((x - 0.5) / 0.5)."""
+    return batch_u8.float().div_(255).sub_(0.5).div_(0.5)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Model output in [-1, 1] -> uint8 with 0 = background, rounded as ``save_image`` does."""
+    x = (images.detach().float() + 1) / 2  # the tutorial's denorm
+    return x.clamp_(0, 1).mul_(255).add_(0.5).clamp_(0, 255).to(torch.uint8)

@@ -1,0 +1,58 @@
+"""Shared fixtures. Data tests read the real MNIST files from ../shared/data (or
+$DIGITGAN_TEST_DATA); nothing is ever downloaded during tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("DIGITGAN_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    # Tests must never reach the network: a missing file is an error, not a download.
+    monkeypatch.setenv("DIGITGAN_NO_DOWNLOAD", "1")
+    monkeypatch.delenv("DIGITGAN_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    if not all((DATA_ROOT / "MNIST" / "raw" / f).is_file() for f in RAW_FILES):
+        pytest.fail(
+            f"MNIST not found in {DATA_ROOT}/MNIST/raw; set DIGITGAN_TEST_DATA to a folder holding it"
+        )
+    return DATA_ROOT
+
+
+@pytest.fixture
+def mnist_copy(tmp_path, data_root) -> Path:
+    """A private data root whose MNIST/raw files are links to the real ones, so a test can
+    replace one file with a damaged copy without touching the originals."""
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        (raw / name).symlink_to(data_root / "MNIST" / "raw" / name)
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, data_root) -> Path:
+    """A finished run: seed preset, 1 epoch on 500 images (5 steps)."""
+    import io
+
+    from digitgan.config import make_config
+    from digitgan.training_loop import train
+
+    outdir = tmp_path_factory.mktemp("runs")
+    cfg = make_config("seed", data_root=str(data_root), epochs=1, limit=500, outdir=str(outdir), log_every=1)
+    return train(cfg, stream=io.StringIO(), progress=False).run_dir

@@ -25,6 +25,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows a flag's default where it has one of its own (not None, not an on/off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -74,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a GAN in a new run folder",
         description="Train a GAN in a new numbered run folder. " + DEFAULTS_NOTE,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     t.add_argument("--preset", default="seed", choices=sorted(PRESETS), help="named recipe")
     t.add_argument("--dataset", choices=sorted(DATASETS), help=f"training data (seed: {d.dataset})")
@@ -103,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sample",
         help="generate digits from a trained run",
         description="Generate digits with a run's generator: a .png grid or an .npz array.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     s.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder, e.g. runs/00001-seed")
     s.add_argument("--n", type=_positive_int, default=64, help="number of digits")

@@ -18,6 +18,18 @@ RAW_FILES = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    # Evaluators and real-data statistics go to a temporary cache, never the user's.
+    old = os.environ.get("DIGITGAN_CACHE")
+    os.environ["DIGITGAN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("DIGITGAN_CACHE", None)
+    else:
+        os.environ["DIGITGAN_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     # Tests must never reach the network: a missing file is an error, not a download.

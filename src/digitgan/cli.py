@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive_int, help="train on the first N images only (default: all)")
     t.add_argument("--log-every", type=_positive_int, help=f"steps between log lines (seed: {d.log_every})")
     t.add_argument("--outdir", help=f"where run folders are created (seed: {d.outdir})")
+    t.add_argument("--eval-every", type=_int, help="log FID and IS every K epochs (default: 0, off)")
+    t.add_argument("--eval-n", type=_int, help=f"digits per evaluation during training (default: {d.eval_n})")
+    t.add_argument(
+        "--evaluator", help="evaluator file for --eval-every (default: the cache; trained if missing)"
+    )
     bar = t.add_mutually_exclusive_group()
     bar.add_argument(
         "--progress", dest="progress", action="store_true", default=None, help="force a progress bar"
@@ -120,6 +125,52 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_int, default=0, help="noise seed: same seed, same bytes")
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
+
+    ev = sub.add_parser(
+        "evaluator",
+        help="the MNIST classifier that metrics are measured with",
+        description="Manage the evaluator: a small CNN trained on MNIST whose features and "
+        "predictions every metric uses.",
+    )
+    ev_sub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION", parser_class=Parser)
+    et = ev_sub.add_parser(
+        "train",
+        help="train the evaluator (>= 99.2%% test accuracy, a few minutes on a CPU)",
+        description="Train the evaluator on MNIST's train split and save it with its test accuracy.",
+        formatter_class=HelpFormatter,
+    )
+    et.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $DIGITGAN_DATA, else ./data)")
+    et.add_argument(
+        "--evaluator", type=Path, help="where to save it (default: $DIGITGAN_CACHE or ~/.cache/digitgan)"
+    )
+    et.add_argument("--epochs", type=_positive_int, default=4, help="passes over the 60,000 digits")
+    et.add_argument("--seed", type=_int, default=0, help="same seed, same weights")
+    et.add_argument("--limit", type=_positive_int, help="train on the first N digits only (for quick checks)")
+    et.add_argument("--force", action="store_true", help="replace an existing evaluator file")
+
+    e = sub.add_parser(
+        "evaluate",
+        help="score a run's digits (or an .npz of digits) beside the real-data floor",
+        description="Score digits with the evaluator: FID, KID, IS, precision/recall, digit balance and "
+        "confidence, next to the same metrics for real MNIST digits (the floor).",
+        formatter_class=HelpFormatter,
+    )
+    target = e.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "run_dir", metavar="RUN_DIR", type=Path, nargs="?", help="a run folder to sample from"
+    )
+    target.add_argument(
+        "--samples", type=Path, help="an .npz with 'images' (uint8 N x 28 x 28), optional 'labels'"
+    )
+    e.add_argument("--n", type=_positive_int, default=10_000, help="number of generated digits (100-10,000)")
+    e.add_argument("--seed", type=_int, default=0, help="noise seed for the generated digits")
+    e.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache; trained if missing)")
+    e.add_argument(
+        "--data-root", help="MNIST for the reference (default: the run's, else $DIGITGAN_DATA, else ./data)"
+    )
+    e.add_argument(
+        "--out", type=Path, help="metrics JSON (default: RUN_DIR/metrics.json; none for --samples)"
+    )
     return parser
 
 
@@ -129,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
-        "limit log_every outdir"
+        "limit log_every outdir eval_every eval_n evaluator"
     ).split()
     cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
     train(cfg, progress=args.progress)
@@ -147,7 +198,70 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(f"digitgan: wrote {args.n} digits to {args.out}")
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample}
+def cmd_evaluator(args: argparse.Namespace) -> None:
+    from digitgan.evaluator import default_evaluator_path, train_evaluator
+
+    path = args.evaluator or default_evaluator_path()
+    if path.exists() and not args.force:
+        raise UserError(
+            f"an evaluator already exists at {path}; pass --force to train a new one in its place"
+        )
+    train_evaluator(args.data_root, path, epochs=args.epochs, seed=args.seed, limit=args.limit)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from digitgan.checkpoint import atomic_write_bytes, load_generator
+    from digitgan.data import to_uint8
+    from digitgan.evaluation import check_n, floor, format_table, load_samples, reference, score_images
+    from digitgan.evaluator import ensure_evaluator
+    from digitgan.sampling import generate
+
+    start = time.perf_counter()
+    out = args.out
+    if args.samples:
+        images, labels = load_samples(args.samples)
+        name, data_root, source = args.samples.name, args.data_root, {"samples": str(args.samples)}
+    else:
+        check_n(args.n)
+        G, cfg = load_generator(args.run_dir)
+        images = to_uint8(generate(G, args.n, args.seed, cfg.latent_dim))[:, 0]
+        labels = None
+        name, data_root = args.run_dir.name, args.data_root or cfg.data_root
+        source = {"run": str(args.run_dir), "seed": args.seed}
+        out = out or args.run_dir / "metrics.json"
+    if out is not None and not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    evaluator = ensure_evaluator(args.evaluator, data_root)
+    ref = reference(evaluator, data_root)
+    n = images.shape[0]
+    metrics = score_images(images, evaluator, ref, labels=labels, seed=args.seed)
+    floor_metrics = floor(ref, n)
+    print(format_table(metrics, floor_metrics, name))
+    seconds = time.perf_counter() - start
+    print(
+        f"digitgan: n = {n:,}, evaluator {evaluator.path} (test accuracy {evaluator.accuracy:.2%}), {seconds:.1f} s"
+    )
+    if out is not None:
+        report = {
+            **source,
+            "n": n,
+            "evaluator": {
+                "path": str(evaluator.path),
+                "accuracy": evaluator.accuracy,
+                "md5": evaluator.digest,
+            },
+            "metrics": metrics,
+            "real_floor": floor_metrics,
+            "seconds": seconds,
+        }
+        atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
+        print(f"digitgan: wrote {out}")
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluator": cmd_evaluator, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,10 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 200  # steps between log lines, as in the tutorial
     outdir: str = "runs"
+    # evaluation during training: FID and IS of eval_n digits every eval_every epochs (0 = off)
+    eval_every: int = 0
+    eval_n: int = 2000
+    evaluator: str | None = None  # evaluator file; default: the cache
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +71,8 @@ class TrainConfig:
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
             (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
             (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
+            (self.eval_every >= 0, f"--eval-every must be >= 0 (0 = off), got {self.eval_every}"),
+            (100 <= self.eval_n <= 10_000, f"--eval-n must be between 100 and 10,000, got {self.eval_n}"),
             (
                 self.device in ("auto", "cpu", "cuda"),
                 f"--device must be auto, cpu or cuda, got {self.device!r}",

@@ -159,6 +159,29 @@ def epoch_batches(images_u8: torch.Tensor, batch_size: int, rng: torch.Generator
         yield to_model_range(images_u8.index_select(0, idx)).view(batch_size, 1, 28, 28)
 
 
+def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
+    """A function G -> {fid, is, eval_n, eval_s} on cfg.eval_n digits from fixed noise, so that
+    epochs compare like with like. Loads (or first trains) the evaluator and real features."""
+    from digitgan.data import to_uint8
+    from digitgan.evaluation import quick_scores, reference
+    from digitgan.evaluator import ensure_evaluator
+    from digitgan.sampling import generate
+
+    evaluator = ensure_evaluator(cfg.evaluator, cfg.data_root, stream)
+    ref = reference(evaluator, cfg.data_root)
+
+    def evaluate(G: torch.nn.Module) -> dict:
+        start = time.perf_counter()
+        was_training = G.training
+        G.eval()
+        images = to_uint8(generate(G, cfg.eval_n, seed=cfg.seed, latent_dim=cfg.latent_dim))[:, 0]
+        G.train(was_training)
+        scores = quick_scores(images, evaluator, ref)
+        return {**scores, "eval_n": cfg.eval_n, "eval_s": time.perf_counter() - start}
+
+    return evaluate
+
+
 def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None = None) -> TrainResult:
     """Train ``cfg`` in a new run folder under ``cfg.outdir`` and return where it went.
 
@@ -174,6 +197,7 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
     if n_images < cfg.batch_size:
         raise UserError(f"the data holds {n_images} images, fewer than one batch of {cfg.batch_size}")
     steps_per_epoch = n_images // cfg.batch_size
+    evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every else None
     run_dir = create_run_dir(cfg.outdir, cfg.preset)
     (run_dir / "samples").mkdir()
     (run_dir / "checkpoints").mkdir()
@@ -240,6 +264,15 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
             if epoch == 0:
                 save_image(denorm(real), run_dir / "samples" / "real_images.png")
             save_image(denorm(out["fake"]), run_dir / "samples" / f"fake_images-{epoch + 1}.png")
+            if evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
+                row = {"epoch": epoch, "global_step": step, **evaluate(trainer.G)}
+                log(
+                    f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
+                    f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"
+                )
+                stats_file.write(json.dumps(row) + "\n")
+                stats_file.flush()
+                all_stats.append(row)
         if not all(math.isfinite(out[k].item()) for k in ("d_loss", "g_loss")):
             log("digitgan: warning: the final losses are not finite; training diverged")
         meta = {"config": cfg.to_json(), "data_md5": data.md5}

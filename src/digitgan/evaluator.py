@@ -1,0 +1,202 @@
+"""The MNIST classifier that every metric is measured with, and its training.
+
+    digitgan evaluator train --data-root ../shared/data
+
+FID with ImageNet Inception features fits 28 x 28 grayscale digits badly (and its weights
+would have to be downloaded); the practice for MNIST is a classifier trained on MNIST as
+the feature extractor. This one is a small CNN (two 5x5 conv blocks with BatchNorm, a
+128-unit penultimate layer whose activations are the features, 10 logits), trained on the
+60,000 training digits with Adam and a one-cycle schedule; it reaches >= 99.2% on the test
+digits in a few minutes on two CPU cores, and the same seed gives the same weights.
+
+It is saved as safetensors in the cache folder (``--evaluator PATH``; default
+``$DIGITGAN_CACHE``, else ``~/.cache/digitgan``) with its test accuracy, seed and the md5
+of the data it was trained on in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from torch import nn
+from tqdm import tqdm
+
+from digitgan.checkpoint import load_weights, save_weights
+from digitgan.data import Digits, load_dataset, to_model_range
+from digitgan.errors import UserError
+
+FEATURE_DIM = 128
+EVALUATOR_VERSION = 1  # bump when the architecture or recipe changes: old caches are ignored
+
+
+class EvaluatorNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 5, padding=2, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 32, 7, 7)
+            nn.Flatten(),
+            nn.Linear(32 * 7 * 7, FEATURE_DIM),
+            nn.ReLU(),  # (B, 128): the features for FID, KID, precision and recall
+        )
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(FEATURE_DIM, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, 1, 28, 28) in [-1, 1] -> (features (B, 128), logits (B, 10))."""
+        f = self.features(x)
+        return f, self.head(self.dropout(f))
+
+
+@dataclass
+class Evaluator:
+    net: EvaluatorNet
+    path: Path
+    accuracy: float
+    data_md5: str
+    digest: str  # md5 of the weights: keys the cached real-data statistics
+
+    @torch.no_grad()
+    def embed(self, images_u8: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 digits (N, 28, 28) -> (features (N, 128) float64, probabilities (N, 10) float64)."""
+        self.net.eval()
+        feats, probs = [], []
+        for chunk in images_u8.split(batch_size):
+            f, logits = self.net(to_model_range(chunk).view(-1, 1, 28, 28))
+            feats.append(f.double())
+            probs.append(torch.softmax(logits.double(), dim=1))
+        return torch.cat(feats), torch.cat(probs)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DIGITGAN_CACHE") or Path.home() / ".cache" / "digitgan")
+
+
+def default_evaluator_path() -> Path:
+    return cache_dir() / f"evaluator-mnist-v{EVALUATOR_VERSION}.safetensors"
+
+
+@torch.no_grad()
+def accuracy(net: EvaluatorNet, data: Digits, batch_size: int = 1000) -> float:
+    net.eval()
+    correct = 0
+    for images, labels in zip(data.images.split(batch_size), data.labels.split(batch_size), strict=True):
+        _, logits = net(to_model_range(images).view(-1, 1, 28, 28))
+        correct += (logits.argmax(1) == labels).sum().item()
+    return correct / len(data)
+
+
+def train_evaluator(
+    data_root: str | os.PathLike | None,
+    out: Path,
+    *,
+    epochs: int = 4,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    seed: int = 0,
+    limit: int | None = None,
+    stream: TextIO | None = None,
+    progress: bool | None = None,
+) -> Evaluator:
+    """Train the classifier on MNIST's train split, measure it on the test split, save it."""
+    stream = stream or sys.stdout
+    train = load_dataset("mnist", data_root, "train")
+    test = load_dataset("mnist", data_root, "test")
+    images, labels = train.images[:limit], train.labels[:limit]
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create {out.parent} for the evaluator: {exc.strerror}; pass --evaluator PATH"
+        ) from exc
+
+    torch.manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
+    net = EvaluatorNet()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps_per_epoch = len(images) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    show = stream.isatty() if progress is None else progress
+    bar = tqdm(total=epochs * steps_per_epoch, unit="step", desc="evaluator", file=stream, disable=not show)
+    start = time.perf_counter()
+    for _epoch in range(epochs):
+        net.train()
+        order = torch.randperm(len(images), generator=rng)[: steps_per_epoch * batch_size]
+        for idx in order.view(steps_per_epoch, batch_size):
+            x = to_model_range(images.index_select(0, idx)).view(-1, 1, 28, 28)
+            _, logits = net(x)
+            loss = F.cross_entropy(logits, labels.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+    bar.close()
+    acc = accuracy(net, test)
+    meta = {
+        "accuracy": f"{acc:.6f}",
+        "seed": str(seed),
+        "epochs": str(epochs),
+        "limit": str(limit),
+        "train_md5": train.md5,
+        "test_md5": test.md5,
+        "version": str(EVALUATOR_VERSION),
+    }
+    save_weights(out, net, meta)
+    print(
+        f"digitgan: evaluator trained in {time.perf_counter() - start:.0f} s: test accuracy {acc:.2%}, "
+        f"saved to {out}",
+        file=stream,
+        flush=True,
+    )
+    return load_evaluator(out)
+
+
+def load_evaluator(path: Path) -> Evaluator:
+    path = Path(path)
+    net = EvaluatorNet()
+    load_weights(path, net)  # names the file on any problem
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        acc = float(meta["accuracy"])
+    except (SafetensorError, KeyError, ValueError) as exc:
+        raise UserError(
+            f"{path} has no evaluator metadata; train one with: digitgan evaluator train"
+        ) from exc
+    digest = hashlib.md5()
+    for key, tensor in sorted(net.state_dict().items()):  # the weights, not the file's byte order
+        digest.update(key.encode())
+        digest.update(tensor.cpu().contiguous().numpy().tobytes())
+    return Evaluator(
+        net.eval(), path, acc, json.dumps([meta.get("train_md5"), meta.get("test_md5")]), digest.hexdigest()
+    )
+
+
+def ensure_evaluator(
+    path: str | os.PathLike | None, data_root: str | os.PathLike | None, stream: TextIO | None = None
+) -> Evaluator:
+    """The evaluator at ``path`` (default: the cache); trained first, saying so, if missing."""
+    stream = stream or sys.stdout
+    path = Path(path) if path else default_evaluator_path()
+    if not path.exists():
+        print(f"digitgan: no evaluator at {path}; training one on MNIST (a few minutes, once)", file=stream)
+        return train_evaluator(data_root, path, stream=stream)
+    return load_evaluator(path)

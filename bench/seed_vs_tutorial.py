@@ -39,16 +39,19 @@ class DigitganLoop:
     def __init__(self, data_root: str, device: torch.device) -> None:
         cfg = make_config("seed", data_root=data_root, device=device.type)
         self.trainer = Trainer(cfg, device)
-        self.images = load_dataset("mnist", data_root).images.to(device)
+        data = load_dataset("mnist", data_root)
+        self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.rng = torch.Generator().manual_seed(1)
         self.batch_size = cfg.batch_size
 
     def run(self, steps: int) -> None:
         score = self.trainer.objective.score
-        for i, real in enumerate(epoch_batches(self.images, self.batch_size, self.rng)):
+        for i, (real, labels) in enumerate(
+            epoch_batches(self.images, self.labels, self.batch_size, self.rng)
+        ):
             if i == steps:
                 break
-            out = self.trainer.step(real)
+            out = self.trainer.step(real, labels)
             if (i + 1) % 200 == 0:
                 _ = (out["d_loss"].item(), out["g_loss"].item(), score(out["real_logits"]).item())
         if self.trainer.device.type == "cuda":

@@ -27,7 +27,7 @@ from digitgan.data import load_dataset, to_uint8  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
 from digitgan.sampling import generate  # noqa: E402
-from digitgan.training_loop import Trainer, epoch_batches  # noqa: E402
+from digitgan.training_loop import Trainer, epoch_batches, sample_labels  # noqa: E402
 
 
 def main() -> None:
@@ -45,16 +45,21 @@ def main() -> None:
     evaluator = ensure_evaluator(args.evaluator, args.data_root)
     ref = reference(evaluator, args.data_root)
     real = floor(ref, args.n)
-    images = load_dataset(cfg.dataset, cfg.data_root).images.to(cfg.device if cfg.device != "auto" else "cpu")
+    data = load_dataset(cfg.dataset, cfg.data_root)
+    images, labels = data.images, data.labels
     trainer = Trainer(cfg, images.device)
     rng = torch.Generator().manual_seed(cfg.seed + 1)
     batches = itertools.chain.from_iterable(
-        epoch_batches(images, cfg.batch_size, rng) for _ in itertools.count()
+        epoch_batches(images, labels, cfg.batch_size, rng) for _ in itertools.count()
     )
 
     def evaluate(seconds: float, steps: int) -> dict:
-        fakes = to_uint8(generate(trainer.G.eval(), args.n, seed=0, latent_dim=cfg.latent_dim))[:, 0]
+        G = trainer.sampler.eval()
+        fakes = to_uint8(
+            generate(G, args.n, seed=0, latent_dim=cfg.latent_dim, labels=sample_labels(cfg, args.n))
+        )
         trainer.G.train()
+        fakes = fakes[:, 0]
         row = {"train_s": seconds, "steps": steps, "epochs": steps * cfg.batch_size / len(images)}
         row.update(quick_scores(fakes, evaluator, ref))
         print(
@@ -69,7 +74,7 @@ def main() -> None:
         start = time.perf_counter()
         while time.perf_counter() - start < min(next_eval, args.budget) - trained:
             for _ in range(50):  # check the clock every 50 steps
-                trainer.step(next(batches))
+                trainer.step(*next(batches))
             steps += 50
         trained += time.perf_counter() - start
         curve.append(evaluate(trained, steps))

@@ -94,8 +94,11 @@ def load_config(path: Path) -> TrainConfig:
         raise UserError(f"{path} is not a valid digitgan config ({exc})") from exc
 
 
-def load_generator(run_dir: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig]:
-    """The trained generator of a run folder, in eval mode, with its config."""
+def load_generator(
+    run_dir: Path, device: str | torch.device = "cpu", use_ema: bool = True
+) -> tuple[nn.Module, TrainConfig]:
+    """The trained generator of a run folder, in eval mode, with its config: the EMA
+    weights when the run kept them (and ``use_ema``), else the raw generator's."""
     from digitgan.networks import build_generator
 
     run_dir = Path(run_dir)
@@ -104,5 +107,6 @@ def load_generator(run_dir: Path, device: str | torch.device = "cpu") -> tuple[n
     ckpt = run_dir / "checkpoints"
     cfg = load_config(ckpt / "config.json")
     G = build_generator(cfg)
-    load_weights(ckpt / "G.safetensors", G)
+    ema = ckpt / "G_ema.safetensors"
+    load_weights(ema if use_ema and ema.exists() else ckpt / "G.safetensors", G)
     return G.to(device).eval(), cfg

@@ -62,6 +62,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _digit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a digit 0-9, got {text!r}") from None
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {value}")
+    return value
+
+
 def _unit_float(text: str) -> float:
     try:
         value = float(text)
@@ -94,6 +114,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, help=f"Adam learning rate (seed: {d.lr})")
     t.add_argument("--beta1", type=_unit_float, help=f"Adam beta1 (seed: {d.beta1})")
     t.add_argument("--beta2", type=_unit_float, help=f"Adam beta2 (seed: {d.beta2})")
+    t.add_argument("--arch", choices=["mlp", "conv"], help=f"network family (seed: {d.arch})")
+    t.add_argument(
+        "--loss", choices=["bce", "wgan-gp", "hinge"], help=f"adversarial objective (seed: {d.loss})"
+    )
+    t.add_argument(
+        "--conditional",
+        action=argparse.BooleanOptionalAction,
+        help=f"G and D see the digit's label (seed: {d.conditional})",
+    )
+    t.add_argument(
+        "--d-norm", choices=["batch", "layer", "none"], help=f"conv D normalisation (seed: {d.d_norm})"
+    )
+    t.add_argument(
+        "--spectral-norm",
+        action=argparse.BooleanOptionalAction,
+        help=f"spectral normalisation in D (seed: {d.spectral_norm})",
+    )
+    t.add_argument("--n-critic", type=_positive_int, help=f"D updates per G update (seed: {d.n_critic})")
+    t.add_argument(
+        "--gp-lambda", type=_nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
+    )
+    t.add_argument("--ema-decay", type=_unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})")
     t.add_argument("--latent-dim", type=_positive_int, help=f"size of z (seed: {d.latent_dim})")
     t.add_argument("--hidden-dim", type=_positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})")
     t.add_argument(
@@ -121,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     s.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder, e.g. runs/00001-seed")
-    s.add_argument("--n", type=_positive_int, default=64, help="number of digits")
+    s.add_argument("--n", type=_positive_int, default=64, help="number of digits (per row with --per-digit)")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--digit", type=_digit, help="draw only this digit (conditional runs)")
+    which.add_argument("--per-digit", action="store_true", help="one row per digit 0-9 (conditional runs)")
+    s.add_argument("--raw", action="store_true", help="use the raw generator, not its EMA weights")
     s.add_argument("--seed", type=_int, default=0, help="noise seed: same seed, same bytes")
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
@@ -180,6 +226,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
+        "arch loss conditional d_norm spectral_norm n_critic gp_lambda ema_decay "
         "limit log_every outdir eval_every eval_n evaluator"
     ).split()
     cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
@@ -187,15 +234,29 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    import torch
+
     from digitgan.checkpoint import load_generator
     from digitgan.sampling import check_sample_request, generate, write_samples
-    from digitgan.training_loop import resolve_device
+    from digitgan.training_loop import resolve_device, sample_labels
 
-    check_sample_request(args.n, args.out)
-    G, cfg = load_generator(args.run_dir, resolve_device(args.device))
-    images = generate(G, args.n, args.seed, cfg.latent_dim)
-    write_samples(images, args.out)
-    print(f"digitgan: wrote {args.n} digits to {args.out}")
+    n = args.n * 10 if args.per_digit else args.n
+    check_sample_request(n, args.out)
+    G, cfg = load_generator(args.run_dir, resolve_device(args.device), use_ema=not args.raw)
+    if (args.digit is not None or args.per_digit) and not cfg.conditional:
+        raise UserError(
+            f"{args.run_dir} is an unconditional run ({cfg.preset}): it cannot choose digits; "
+            "train a conditional preset such as cgan or cdcgan"
+        )
+    if args.digit is not None:
+        labels = torch.full((n,), args.digit)
+    elif args.per_digit:
+        labels = torch.arange(10).repeat_interleave(args.n)  # row d holds digit d
+    else:
+        labels = sample_labels(cfg, n)
+    images = generate(G, n, args.seed, cfg.latent_dim, labels)
+    write_samples(images, args.out, labels, nrow=args.n if args.per_digit else None)
+    print(f"digitgan: wrote {n} digits to {args.out}")
 
 
 def cmd_evaluator(args: argparse.Namespace) -> None:
@@ -218,6 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from digitgan.evaluation import check_n, floor, format_table, load_samples, reference, score_images
     from digitgan.evaluator import ensure_evaluator
     from digitgan.sampling import generate
+    from digitgan.training_loop import sample_labels
 
     start = time.perf_counter()
     out = args.out
@@ -227,8 +289,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     else:
         check_n(args.n)
         G, cfg = load_generator(args.run_dir)
-        images = to_uint8(generate(G, args.n, args.seed, cfg.latent_dim))[:, 0]
-        labels = None
+        labels = sample_labels(cfg, args.n)
+        images = to_uint8(generate(G, args.n, args.seed, cfg.latent_dim, labels))[:, 0]
         name, data_root = args.run_dir.name, args.data_root or cfg.data_root
         source = {"run": str(args.run_dir), "seed": args.seed}
         out = out or args.run_dir / "metrics.json"

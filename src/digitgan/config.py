@@ -21,10 +21,16 @@ from digitgan.errors import UserError
 class TrainConfig:
     preset: str = "seed"
     # model family: (generator, discriminator, objective) chosen by name
-    arch: str = "mlp"
-    loss: str = "bce"
+    arch: str = "mlp"  # mlp (the tutorial's) or conv (DCGAN-style)
+    loss: str = "bce"  # bce (the tutorial's), wgan-gp, hinge
+    conditional: bool = False  # G and D see the digit's label
     latent_dim: int = 64
-    hidden_dim: int = 256
+    hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
+    d_norm: str = "batch"  # conv D: batch, layer or none
+    spectral_norm: bool = False  # spectral normalisation on every D layer
+    n_critic: int = 1  # D updates per G update
+    gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp)
+    ema_decay: float = 0.0  # EMA of G's weights; 0 = off
     # optimisation
     epochs: int = 200
     batch_size: int = 100
@@ -79,6 +85,14 @@ class TrainConfig:
             ),
             (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
+            (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
+            (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),
+            (self.gp_lambda >= 0, f"--gp-lambda must be >= 0, got {self.gp_lambda}"),
+            (0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}"),
+            (
+                not (self.loss == "wgan-gp" and self.arch == "conv" and self.d_norm == "batch"),
+                "wgan-gp needs a critic without batch statistics: use --d-norm layer or none",
+            ),
         ]
         if self.limit is not None:
             checks.append(
@@ -94,13 +108,38 @@ class TrainConfig:
         return self
 
 
-ARCHS = ("mlp",)
-LOSSES = ("bce",)
+ARCHS = ("mlp", "conv")
+LOSSES = ("bce", "wgan-gp", "hinge")
+D_NORMS = ("batch", "layer", "none")
 
-# The tutorial (shared/reference/mnist-gan-tutorial.md), exactly: MLP G and D of width 256,
-# latent 64, BCE, Adam lr 2e-4 with default betas, batch 100, 200 epochs.
+# DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5, batch 128, z of 100, N(0, 0.02) init.
+_DCGAN = dict(arch="conv", latent_dim=100, hidden_dim=32, lr=2e-4, beta1=0.5, beta2=0.999, batch_size=128)
+
 PRESETS: dict[str, dict[str, Any]] = {
+    # The tutorial (shared/reference/mnist-gan-tutorial.md), exactly: MLP G and D of width
+    # 256, latent 64, BCE, Adam lr 2e-4 with default betas, batch 100, 200 epochs, no EMA.
     "seed": {},
+    "dcgan": {**_DCGAN, "epochs": 18, "ema_decay": 0.999},
+    # The tutorial's MLP made conditional (Mirza & Osindero 2014): label embeddings into G
+    # and D, the tutorial's optimiser, batch and loss.
+    "cgan": {"conditional": True, "epochs": 100, "ema_decay": 0.999},
+    # Conditional DCGAN: label embedding into G, projection discriminator.
+    "cdcgan": {**_DCGAN, "conditional": True, "epochs": 18, "ema_decay": 0.999},
+    # WGAN-GP (Gulrajani et al. 2017): critic without batch norm, lambda 10, 5 critic steps
+    # per G step, Adam 1e-4 with betas (0.5, 0.9), batch 64.
+    "wgan-gp": {
+        **_DCGAN,
+        "loss": "wgan-gp",
+        "d_norm": "layer",
+        "n_critic": 5,
+        "gp_lambda": 10.0,
+        "lr": 1e-4,
+        "beta1": 0.5,
+        "beta2": 0.9,
+        "batch_size": 64,
+        "epochs": 20,
+        "ema_decay": 0.999,
+    },
 }
 
 

@@ -1,6 +1,9 @@
-"""Adversarial objectives behind one interface: ``d_loss`` for the discriminator update and
-``g_loss`` for the generator update. Each returns the loss and the discriminator's raw
-outputs, from which the loop derives the logged D(x) and D(G(z)) only when it logs.
+"""Adversarial objectives behind one interface.
+
+``d_loss(D, real, fake, real_labels, fake_labels)`` returns the discriminator's loss
+(penalties included) and its raw outputs on real and fake; ``g_loss(D, fake, labels)`` the
+generator's. ``score`` turns raw outputs into the logged D(x) / D(G(z)): a probability for
+BCE, the mean critic value otherwise.
 """
 
 from __future__ import annotations
@@ -10,36 +13,94 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _both(D: nn.Module, real, fake, real_labels, fake_labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """D on real and on fake. Without batch statistics in D one call on both together is
+    the same function as two calls, with half the kernel launches."""
+    if getattr(D, "batch_independent", False):
+        labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+        out = D(torch.cat([real, fake]), labels)
+        return out.split([real.shape[0], fake.shape[0]])
+    return D(real, real_labels), D(fake, fake_labels)
+
+
 class BCELoss:
     """The original GAN objective as the tutorial writes it (Goodfellow et al. 2014, with the
     non-saturating generator loss): ``BCE(D(x), 1) + BCE(D(G(z)), 0)`` for D and
     ``BCE(D(G(z')), 1)`` for G. With logits ``l``, BCE(sigmoid(l), 1) = softplus(-l) and
     BCE(sigmoid(l), 0) = softplus(l), each averaged over the batch like ``nn.BCELoss``."""
 
-    def d_loss(
-        self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if getattr(D, "batch_independent", False):
-            # No batch statistics in D: one call on real and fake together is the same
-            # function as two calls, with half the kernel launches.
-            logits = D(torch.cat([real, fake]), None if labels is None else torch.cat([labels, labels]))
-            real_logits, fake_logits = logits.split([real.shape[0], fake.shape[0]])
-        else:
-            real_logits, fake_logits = D(real, labels), D(fake, labels)
-        loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-        return loss, real_logits.detach(), fake_logits.detach()
+    def d_loss(self, D, real, fake, real_labels=None, fake_labels=None):
+        real_out, fake_out = _both(D, real, fake, real_labels, fake_labels)
+        loss = F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+        return loss, real_out.detach(), fake_out.detach()
 
-    def g_loss(self, D: nn.Module, fake: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def g_loss(self, D, fake, labels=None):
         return F.softplus(-D(fake, labels)).mean()
 
     @staticmethod
-    def score(logits: torch.Tensor) -> torch.Tensor:
+    def score(out: torch.Tensor) -> torch.Tensor:
         """D's mean probability of 'real', the tutorial's D(x) and D(G(z))."""
-        return torch.sigmoid(logits).mean()
+        return torch.sigmoid(out).mean()
 
 
-LOSSES = {"bce": BCELoss}
+class HingeLoss:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimises
+    E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], G minimises -E[D(G(z))]."""
+
+    def d_loss(self, D, real, fake, real_labels=None, fake_labels=None):
+        real_out, fake_out = _both(D, real, fake, real_labels, fake_labels)
+        loss = F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+        return loss, real_out.detach(), fake_out.detach()
+
+    def g_loss(self, D, fake, labels=None):
+        return -D(fake, labels).mean()
+
+    @staticmethod
+    def score(out: torch.Tensor) -> torch.Tensor:
+        return out.mean()
 
 
-def build_objective(name: str) -> BCELoss:
+def gradient_penalty(
+    D: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = a x + (1 - a) G(z), a ~ U(0, 1) drawn per
+    sample (Gulrajani et al. 2017, Algorithm 1). Differentiable w.r.t. D's weights."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat, labels).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+class WGANGPLoss:
+    """WGAN-GP: the critic minimises E[D(G(z))] - E[D(x)] + lambda * gradient penalty,
+    G minimises -E[D(G(z))]."""
+
+    def __init__(self, gp_lambda: float = 10.0, generator: torch.Generator | None = None) -> None:
+        self.gp_lambda, self.generator = gp_lambda, generator
+
+    def d_loss(self, D, real, fake, real_labels=None, fake_labels=None):
+        real_out, fake_out = _both(D, real, fake, real_labels, fake_labels)
+        loss = fake_out.mean() - real_out.mean()
+        if self.gp_lambda:
+            loss = loss + self.gp_lambda * gradient_penalty(D, real, fake, real_labels, self.generator)
+        return loss, real_out.detach(), fake_out.detach()
+
+    def g_loss(self, D, fake, labels=None):
+        return -D(fake, labels).mean()
+
+    @staticmethod
+    def score(out: torch.Tensor) -> torch.Tensor:
+        return out.mean()
+
+
+LOSSES = {"bce": BCELoss, "hinge": HingeLoss, "wgan-gp": WGANGPLoss}
+
+
+def build_objective(name: str, gp_lambda: float = 10.0, generator: torch.Generator | None = None):
+    if name == "wgan-gp":
+        return WGANGPLoss(gp_lambda, generator)
     return LOSSES[name]()

@@ -1,30 +1,38 @@
 """Generators and discriminators. Every generator is ``G(z, labels=None)`` -> (B, 1, 28, 28)
 in [-1, 1]; every discriminator is ``D(x, labels=None)`` -> (B,) logits.
 
-    python -c "from digitgan.networks import build_networks; from digitgan.config import make_config; print(*build_networks(make_config('seed')), sep='\\n')"
+    python -c "from digitgan.networks import build_networks; from digitgan.config import make_config; print(*build_networks(make_config('dcgan')), sep='\\n')"
 
 Discriminators return logits rather than probabilities: ``Sigmoid`` + ``BCELoss`` (the
 tutorial) and ``BCEWithLogitsLoss`` are the same function, and the latter is stable.
+Conditional networks take ``labels`` (B,) digits; unconditional ones ignore them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from digitgan.config import TrainConfig
 
 IMAGE_SIZE = 28 * 28
+NUM_CLASSES = 10
 
 
 class MLPGenerator(nn.Module):
-    """The tutorial's G: Linear(z, h)-ReLU-Linear(h, h)-ReLU-Linear(h, 784)-Tanh."""
+    """The tutorial's G: Linear(z, h)-ReLU-Linear(h, h)-ReLU-Linear(h, 784)-Tanh. Conditional
+    (cGAN, Mirza & Osindero 2014): a learned label embedding is concatenated to z."""
 
-    def __init__(self, latent_dim: int = 64, hidden_dim: int = 256) -> None:
+    def __init__(self, latent_dim: int = 64, hidden_dim: int = 256, conditional: bool = False) -> None:
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim, self.conditional = latent_dim, conditional
+        self.embed = nn.Embedding(NUM_CLASSES, NUM_CLASSES) if conditional else None
+        in_dim = latent_dim + (NUM_CLASSES if conditional else 0)
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden_dim),
+            nn.Linear(in_dim, hidden_dim),
             nn.ReLU(),
             nn.Linear(hidden_dim, hidden_dim),
             nn.ReLU(),
@@ -33,35 +41,143 @@ class MLPGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], 1)
         return self.net(z).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
 
 
 class MLPDiscriminator(nn.Module):
     """The tutorial's D without its final Sigmoid:
-    Linear(784, h)-LeakyReLU(0.2)-Linear(h, h)-LeakyReLU(0.2)-Linear(h, 1)."""
+    Linear(784, h)-LeakyReLU(0.2)-Linear(h, h)-LeakyReLU(0.2)-Linear(h, 1).
+    Conditional: a label embedding concatenated to the flattened image."""
 
     batch_independent = True  # no batch statistics: real and fake may share one call
 
-    def __init__(self, hidden_dim: int = 256) -> None:
+    def __init__(self, hidden_dim: int = 256, conditional: bool = False, sn: bool = False) -> None:
         super().__init__()
+        self.conditional = conditional
+        self.embed = nn.Embedding(NUM_CLASSES, NUM_CLASSES) if conditional else None
+        in_dim = IMAGE_SIZE + (NUM_CLASSES if conditional else 0)
+        wrap = spectral_norm if sn else (lambda m: m)
         self.net = nn.Sequential(
-            nn.Linear(IMAGE_SIZE, hidden_dim),
+            wrap(nn.Linear(in_dim, hidden_dim)),
             nn.LeakyReLU(0.2),
-            nn.Linear(hidden_dim, hidden_dim),
+            wrap(nn.Linear(hidden_dim, hidden_dim)),
             nn.LeakyReLU(0.2),
-            nn.Linear(hidden_dim, 1),
+            wrap(nn.Linear(hidden_dim, 1)),
         )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x.reshape(x.shape[0], IMAGE_SIZE)).view(-1)  # (B,) logits
+        h = x.reshape(x.shape[0], IMAGE_SIZE)
+        if self.embed is not None:
+            h = torch.cat([h, self.embed(labels)], 1)
+        return self.net(h).view(-1)  # (B,) logits
+
+
+class ConvGenerator(nn.Module):
+    """DCGAN's generator (Radford et al. 2016) sized for 28 x 28: z -> 7x7 by a transposed
+    convolution, then two stride-2 transposed convolutions to 14x14 and 28x28, BatchNorm
+    and ReLU between, Tanh at the end. Conditional: a label embedding joins z."""
+
+    def __init__(self, latent_dim: int = 100, width: int = 64, conditional: bool = False) -> None:
+        super().__init__()
+        self.latent_dim, self.conditional = latent_dim, conditional
+        self.embed = nn.Embedding(NUM_CLASSES, 50) if conditional else None
+        in_dim = latent_dim + (50 if conditional else 0)
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(in_dim, 4 * width, 7, 1, 0, bias=False),  # (B, 4w, 7, 7)
+            nn.BatchNorm2d(4 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False),  # (B, 2w, 14, 14)
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, 1, 4, 2, 1),  # (B, 1, 28, 28)
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], 1)
+        return self.net(z[:, :, None, None])
+
+
+class ConvDiscriminator(nn.Module):
+    """DCGAN's discriminator for 28 x 28: stride-2 convolutions 28 -> 14 -> 7 with LeakyReLU
+    (0.2), then a 7x7 convolution to one logit. ``norm`` is ``"batch"`` (DCGAN), ``"layer"``
+    or ``"none"`` (a WGAN-GP critic must not use batch statistics: the penalty is per
+    sample), ``sn`` wraps every layer in spectral normalisation (Miyato et al. 2018).
+    Conditional: the projection discriminator (Miyato & Koyama 2018), logit + <embed(y), h>."""
+
+    def __init__(
+        self, width: int = 64, conditional: bool = False, norm: str = "batch", sn: bool = False
+    ) -> None:
+        super().__init__()
+        wrap = spectral_norm if sn else (lambda m: m)
+        norms: dict[str, Callable[[], nn.Module]] = {
+            "batch": lambda: nn.BatchNorm2d(2 * width),
+            "layer": lambda: nn.GroupNorm(1, 2 * width),
+            "none": nn.Identity,
+        }
+        self.batch_independent = norm != "batch"
+        self.body = nn.Sequential(
+            wrap(nn.Conv2d(1, width, 4, 2, 1)),  # (B, w, 14, 14)
+            nn.LeakyReLU(0.2),
+            wrap(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=norm != "batch")),  # (B, 2w, 7, 7)
+            norms[norm](),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),  # (B, 2w * 49)
+        )
+        self.head = wrap(nn.Linear(2 * width * 49, 1))
+        self.embed = None
+        if conditional:
+            # Small like the head's weights: N(0, 1) rows would swamp the logit at the start.
+            embed = nn.Embedding(NUM_CLASSES, 2 * width * 49)
+            nn.init.normal_(embed.weight, 0.0, 0.02)
+            self.embed = wrap(embed)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        out = self.head(h).view(-1)
+        if self.embed is not None:
+            out = out + (self.embed(labels) * h).sum(1)
+        return out  # (B,) logits
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN's initialisation: weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _mlp(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    return (
+        MLPGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional),
+        MLPDiscriminator(cfg.hidden_dim, cfg.conditional, sn=cfg.spectral_norm),
+    )
+
+
+def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional)
+    D = ConvDiscriminator(cfg.hidden_dim, cfg.conditional, norm=cfg.d_norm, sn=cfg.spectral_norm)
+    # spectral_norm keeps its own parametrisation: initialise only plain layers
+    dcgan_init(G)
+    if not cfg.spectral_norm:
+        dcgan_init(D)
+    return G, D
+
+
+ARCHS: dict[str, Callable[[TrainConfig], tuple[nn.Module, nn.Module]]] = {"mlp": _mlp, "conv": _conv}
 
 
 def build_networks(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     """(G, D) for ``cfg.arch``, initialised from torch's current RNG state."""
-    builders = {
-        "mlp": lambda: (MLPGenerator(cfg.latent_dim, cfg.hidden_dim), MLPDiscriminator(cfg.hidden_dim)),
-    }
-    return builders[cfg.arch]()
+    return ARCHS[cfg.arch](cfg)
 
 
 def build_generator(cfg: TrainConfig) -> nn.Module:

@@ -29,13 +29,22 @@ def denorm(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int, latent_dim: int) -> torch.Tensor:
-    """``n`` images (n, 1, 28, 28) in [-1, 1] on the CPU. The noise is drawn on the CPU from
-    its own generator, so the same seed gives the same digits on any device."""
+def generate(
+    G: nn.Module, n: int, seed: int, latent_dim: int, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``n`` images (n, 1, 28, 28) in [-1, 1] on the CPU, of the digits ``labels`` (n,) for a
+    conditional G. The noise is drawn on the CPU from its own generator, so the same seed
+    gives the same digits on any device. G is used as it is (call ``.eval()`` first)."""
     device = next(G.parameters()).device
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, latent_dim, generator=rng)
-    return torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(CHUNK)])
+    label_chunks = labels.split(CHUNK) if labels is not None else [None] * len(z.split(CHUNK))
+    return torch.cat(
+        [
+            G(chunk.to(device), None if y is None else y.to(device)).float().cpu()
+            for chunk, y in zip(z.split(CHUNK), label_chunks, strict=True)
+        ]
+    )
 
 
 def grid_png_bytes(images: torch.Tensor, nrow: int | None = None) -> bytes:
@@ -46,14 +55,20 @@ def grid_png_bytes(images: torch.Tensor, nrow: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def write_samples(images: torch.Tensor, out: Path) -> None:
-    """Write ``images`` as a PNG grid or as an ``.npz`` with ``images`` (N, 28, 28) uint8."""
+def write_samples(
+    images: torch.Tensor, out: Path, labels: torch.Tensor | None = None, nrow: int | None = None
+) -> None:
+    """Write ``images`` as a PNG grid or as an ``.npz`` with ``images`` (N, 28, 28) uint8 and,
+    for conditional samples, ``labels`` (N,)."""
     out = Path(out)
     if out.suffix == ".png":
-        atomic_write_bytes(out, grid_png_bytes(images))
+        atomic_write_bytes(out, grid_png_bytes(images, nrow))
     else:
+        arrays = {"images": to_uint8(images)[:, 0].numpy()}
+        if labels is not None:
+            arrays["labels"] = labels.numpy().astype(np.int64)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, images=to_uint8(images)[:, 0].numpy())
+        np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(out, buffer.getvalue())
 
 

@@ -13,6 +13,7 @@ from the device only on logging steps.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -98,56 +99,105 @@ def set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+class EMA:
+    """An exponential moving average of a module's weights, kept as a frozen copy in eval mode:
+    after every G update, ema = d * ema + (1 - d) * weights with d = min(decay, (1 + t) /
+    (10 + t)) at update t, so that early on the average is not dominated by the random
+    initial weights (the warm-up of TensorFlow's ExponentialMovingAverage). Buffers
+    (BatchNorm's running statistics) are copied, not averaged."""
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+        self._ema_params = list(self.module.parameters())
+
+    def current_decay(self) -> float:
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        weight = 1 - self.current_decay()
+        self.updates += 1
+        torch._foreach_lerp_(self._ema_params, list(module.parameters()), weight)
+        for mine, theirs in zip(self.module.buffers(), module.buffers(), strict=True):
+            mine.copy_(theirs)
+
+
 class Trainer:
-    """The networks, their optimisers and the noise source; :meth:`step` is one training step."""
+    """The networks, their optimisers, EMA and the noise source; :meth:`step` is one
+    discriminator update, followed by a generator update every ``n_critic``-th call."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)  # weight initialisation
         self.noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
         self.G, self.D = (m.to(device) for m in build_networks(cfg))
-        self.objective = build_objective(cfg.loss)
+        self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng)
         # Fused Adam (one pass over memory), stepped without per-call bookkeeping: see optim.py.
         self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = LeanAdam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.d_params = list(self.D.parameters())
+        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.d_steps = 0
+        self.last_g: dict[str, torch.Tensor] = {"g_loss": torch.tensor(float("nan"))}
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator to draw samples with: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.G
 
     def noise(self, batch: int) -> torch.Tensor:
         return torch.randn(batch, self.cfg.latent_dim, device=self.device, generator=self.noise_rng)
 
-    def step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One D update then one G update on ``real`` (B, 1, 28, 28) in [-1, 1]. Returns
-        device tensors (no synchronisation): losses, D's logits, and the G step's fakes."""
+    def fake_labels(self, batch: int) -> torch.Tensor | None:
+        """Digits for G to draw: uniform, for conditional models only."""
+        if not self.cfg.conditional:
+            return None
+        return torch.randint(0, 10, (batch,), device=self.device, generator=self.noise_rng)
+
+    def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
+        update if this is an ``n_critic``-th call. Returns device tensors (no
+        synchronisation): losses, D's raw outputs, and the latest G step's fakes."""
         G, D, objective = self.G, self.D, self.objective
         B = real.shape[0]
+        real_labels = labels if self.cfg.conditional else None
         # Discriminator: real -> 1, G(z) -> 0. No graph through G: the tutorial's
         # gradients for G here are discarded before the G step anyway.
+        fake_labels = self.fake_labels(B)
         with torch.no_grad():
-            fake = G(self.noise(B))
-        d_loss, real_logits, fake_logits = objective.d_loss(D, real, fake)
+            fake = G(self.noise(B), fake_labels)
+        d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
+        self.d_steps += 1
 
-        # Generator: a fresh z, target 1. D's weights get no gradient here.
-        fake = G(self.noise(B))
-        set_requires_grad(self.d_params, False)
-        g_loss = objective.g_loss(D, fake)
-        self.opt_g.zero_grad()
-        g_loss.backward()
-        self.opt_g.step()
-        set_requires_grad(self.d_params, True)
+        if self.d_steps % self.cfg.n_critic == 0:
+            # Generator: a fresh z, target 1. D's weights get no gradient here.
+            g_labels = self.fake_labels(B)
+            fake = G(self.noise(B), g_labels)
+            set_requires_grad(self.d_params, False)
+            g_loss = objective.g_loss(D, fake, g_labels)
+            self.opt_g.zero_grad()
+            g_loss.backward()
+            self.opt_g.step()
+            set_requires_grad(self.d_params, True)
+            if self.ema is not None:
+                self.ema.update(G)
+            self.last_g = {"g_loss": g_loss, "fake": fake.detach()}
         return {
             "d_loss": d_loss,
-            "g_loss": g_loss,
-            "real_logits": real_logits,
-            "fake_logits": fake_logits,
+            "real_logits": real_out,
+            "fake_logits": fake_out,
             "fake": fake.detach(),
+            **self.last_g,
         }
 
 
-def epoch_batches(images_u8: torch.Tensor, batch_size: int, rng: torch.Generator):
-    """Yield the epoch's whole batches, reshuffled, as (B, 1, 28, 28) floats in [-1, 1].
+def epoch_batches(images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: torch.Generator):
+    """Yield the epoch's whole batches, reshuffled: (images (B, 1, 28, 28) in [-1, 1], labels (B,)).
 
     Whole batches only: the tutorial's 60,000 / 100 divides exactly; elsewhere a ragged
     last batch would change the loss scale of one step per epoch."""
@@ -156,7 +206,25 @@ def epoch_batches(images_u8: torch.Tensor, batch_size: int, rng: torch.Generator
     order = torch.randperm(n, generator=rng)[: steps * batch_size].to(images_u8.device)
     for idx in order.view(steps, batch_size):
         # index_select: one gather kernel, several times cheaper than images_u8[idx] here
-        yield to_model_range(images_u8.index_select(0, idx)).view(batch_size, 1, 28, 28)
+        real = to_model_range(images_u8.index_select(0, idx)).view(batch_size, 1, 28, 28)
+        yield real, labels.index_select(0, idx)
+
+
+def sample_labels(cfg: TrainConfig, n: int) -> torch.Tensor | None:
+    """Balanced digits 0, 1, ..., 9, 0, 1, ... for conditional models; None otherwise."""
+    return torch.arange(n) % 10 if cfg.conditional else None
+
+
+@torch.no_grad()
+def fixed_grid(trainer: Trainer, z: torch.Tensor, path: Path) -> None:
+    """100 digits from the same noise every epoch (rows are digits 0-9 when conditional)."""
+    labels = (torch.arange(100) // 10).to(trainer.device) if trainer.cfg.conditional else None
+    G = trainer.sampler
+    was_training = G.training
+    G.eval()
+    images = G(z, labels)
+    G.train(was_training)
+    save_image(denorm(images), path, nrow=10)
 
 
 def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
@@ -174,7 +242,10 @@ def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
         start = time.perf_counter()
         was_training = G.training
         G.eval()
-        images = to_uint8(generate(G, cfg.eval_n, seed=cfg.seed, latent_dim=cfg.latent_dim))[:, 0]
+        labels = sample_labels(cfg, cfg.eval_n)
+        images = to_uint8(generate(G, cfg.eval_n, seed=cfg.seed, latent_dim=cfg.latent_dim, labels=labels))[
+            :, 0
+        ]
         G.train(was_training)
         scores = quick_scores(images, evaluator, ref)
         return {**scores, "eval_n": cfg.eval_n, "eval_s": time.perf_counter() - start}
@@ -193,6 +264,7 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
     device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset, cfg.data_root, split="train")
     images_u8 = data.images[: cfg.limit] if cfg.limit else data.images
+    labels_all = data.labels[: cfg.limit] if cfg.limit else data.labels
     n_images = images_u8.shape[0]
     if n_images < cfg.batch_size:
         raise UserError(f"the data holds {n_images} images, fewer than one batch of {cfg.batch_size}")
@@ -206,8 +278,11 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch order, on the CPU
     trainer = Trainer(cfg, device)
     objective = trainer.objective
-    images_u8 = images_u8.to(device)
+    images_u8, labels_all = images_u8.to(device), labels_all.to(device)
     B = cfg.batch_size
+    fixed_z = torch.randn(100, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 3)).to(
+        device
+    )
 
     show_bar = stream.isatty() if progress is None else progress
     bar = (
@@ -227,8 +302,8 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
     step = 0
     try:
         for epoch in range(cfg.epochs):
-            for i, real in enumerate(epoch_batches(images_u8, B, data_rng)):
-                out = trainer.step(real)
+            for i, (real, labels) in enumerate(epoch_batches(images_u8, labels_all, B, data_rng)):
+                out = trainer.step(real, labels)
                 step += 1
                 if bar is not None:
                     bar.update(1)
@@ -264,8 +339,9 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
             if epoch == 0:
                 save_image(denorm(real), run_dir / "samples" / "real_images.png")
             save_image(denorm(out["fake"]), run_dir / "samples" / f"fake_images-{epoch + 1}.png")
+            fixed_grid(trainer, fixed_z, run_dir / "samples" / f"fixed-{epoch + 1:04d}.png")
             if evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
-                row = {"epoch": epoch, "global_step": step, **evaluate(trainer.G)}
+                row = {"epoch": epoch, "global_step": step, **evaluate(trainer.sampler)}
                 log(
                     f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
                     f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"
@@ -273,11 +349,13 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
                 stats_file.write(json.dumps(row) + "\n")
                 stats_file.flush()
                 all_stats.append(row)
-        if not all(math.isfinite(out[k].item()) for k in ("d_loss", "g_loss")):
+        if not math.isfinite(out["d_loss"].item()):
             log("digitgan: warning: the final losses are not finite; training diverged")
         meta = {"config": cfg.to_json(), "data_md5": data.md5}
         save_weights(run_dir / "checkpoints" / "G.safetensors", trainer.G, meta)
         save_weights(run_dir / "checkpoints" / "D.safetensors", trainer.D, meta)
+        if trainer.ema is not None:
+            save_weights(run_dir / "checkpoints" / "G_ema.safetensors", trainer.ema.module, meta)
         save_config(run_dir / "checkpoints" / "config.json", cfg)
         seconds = time.perf_counter() - start
         if bar is not None:

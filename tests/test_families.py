@@ -1,0 +1,213 @@
+"""Model families: shapes and labels, the gradient penalty, EMA, every preset end to end."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from digitgan.cli import main
+from digitgan.config import PRESETS, make_config
+from digitgan.errors import UserError
+from digitgan.losses import gradient_penalty
+from digitgan.networks import build_networks
+from digitgan.training_loop import EMA, Trainer, train
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_shapes_and_labels(preset):
+    cfg = make_config(preset)
+    torch.manual_seed(0)
+    G, D = build_networks(cfg)
+    G.eval(), D.eval()
+    z = torch.randn(6, cfg.latent_dim)
+    threes, sevens = torch.full((6,), 3), torch.full((6,), 7)
+    x = G(z, threes)
+    assert x.shape == (6, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert D(x, threes).shape == (6,)
+    if cfg.conditional:
+        assert not torch.allclose(G(z, threes), G(z, sevens))
+        assert not torch.allclose(D(x, threes), D(x, sevens))
+    else:
+        assert torch.equal(G(z, threes), G(z, sevens)) and torch.equal(G(z), G(z, threes))
+        assert torch.equal(D(x), D(x, sevens))
+
+
+def test_preset_hyperparameters():
+    dcgan = make_config("dcgan")
+    assert (dcgan.arch, dcgan.lr, dcgan.beta1, dcgan.loss, dcgan.d_norm) == (
+        "conv",
+        2e-4,
+        0.5,
+        "bce",
+        "batch",
+    )
+    wgan = make_config("wgan-gp")
+    assert (wgan.loss, wgan.n_critic, wgan.gp_lambda, wgan.beta1, wgan.beta2) == (
+        "wgan-gp",
+        5,
+        10.0,
+        0.5,
+        0.9,
+    )
+    assert wgan.d_norm != "batch"
+    assert make_config("cgan").conditional and make_config("cdcgan").conditional
+    assert make_config("seed").ema_decay == 0  # the tutorial has no EMA
+    with pytest.raises(UserError, match="batch statistics"):
+        make_config("wgan-gp", d_norm="batch")
+
+
+class Linear(nn.Module):
+    """D(x) = <w, x>: its input gradient is w everywhere."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x, labels=None):
+        return (x.flatten(1) * self.w).sum(1)
+
+
+def test_gradient_penalty_with_a_known_gradient_norm():
+    real, fake = torch.randn(8, 1, 28, 28), torch.randn(8, 1, 28, 28)
+    w = torch.randn(784)
+    for norm in (1.0, 3.0, 0.25):
+        D = Linear(w / w.norm() * norm)
+        gp = gradient_penalty(D, real, fake, generator=torch.Generator().manual_seed(0))
+        assert gp.item() == pytest.approx((norm - 1) ** 2, abs=1e-5)
+    # Differentiable w.r.t. D's weights: d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    D = Linear(w / w.norm() * 3.0)
+    gradient_penalty(D, real, fake).backward()
+    torch.testing.assert_close(D.w.grad, 2 * (3.0 - 1) * D.w.detach() / 3.0, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_penalty_interpolates_per_sample():
+    # D(x) = sum(x^2) / 2 has gradient x: at x_hat = a x + (1 - a) y the norm reveals a.
+    class Square(nn.Module):
+        def forward(self, x, labels=None):
+            return (x.flatten(1) ** 2).sum(1) / 2
+
+    real, fake = torch.ones(64, 1, 28, 28), torch.zeros(64, 1, 28, 28)
+    rng = torch.Generator().manual_seed(1)
+    gp = gradient_penalty(Square(), real, fake, generator=rng)
+    alpha = torch.rand(64, 1, 1, 1, generator=torch.Generator().manual_seed(1)).flatten()
+    assert alpha.std() > 0.1  # different alphas per sample
+    expected = ((alpha * 28 - 1) ** 2).mean()  # ||alpha * ones(784)|| = 28 alpha
+    assert gp.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_ema_update():
+    G = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    ema = EMA(G, decay=0.9)
+    assert ema.current_decay() == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
+    ema.updates = 1000  # past the warm-up: the configured decay
+    assert ema.current_decay() == 0.9
+    old = [p.detach().clone() for p in ema.module.parameters()]
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(1.0)
+    G(torch.randn(5, 3))  # moves BatchNorm's running statistics
+    ema.update(G)
+    for e, o, p in zip(ema.module.parameters(), old, G.parameters(), strict=True):
+        torch.testing.assert_close(e, 0.9 * o + 0.1 * p)
+    torch.testing.assert_close(ema.module[1].running_mean, G[1].running_mean)
+    assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+def test_n_critic_updates_g_every_nth_step():
+    cfg = make_config("wgan-gp", hidden_dim=8, n_critic=3)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    real, labels = torch.rand(4, 1, 28, 28) * 2 - 1, torch.zeros(4, dtype=torch.long)
+    g0 = [p.detach().clone() for p in trainer.G.parameters()]
+    for i in range(1, 7):
+        trainer.step(real, labels)
+        changed = any(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters(), strict=True))
+        assert changed == (i >= 3), f"after D step {i}"
+
+
+@pytest.fixture(scope="module")
+def preset_runs(tmp_path_factory, data_root):
+    outdir = tmp_path_factory.mktemp("presets")
+    runs = {}
+    for preset in sorted(PRESETS):
+        cfg = make_config(
+            preset, data_root=str(data_root), epochs=1, limit=640, outdir=str(outdir), log_every=5
+        )
+        runs[preset] = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    return runs
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_trains(preset, preset_runs):
+    run = preset_runs[preset]
+    files = {p.name for p in (run / "checkpoints").iterdir()}
+    assert {"G.safetensors", "D.safetensors", "config.json"} <= files
+    assert ("G_ema.safetensors" in files) == (make_config(preset).ema_decay > 0)
+    assert (run / "samples" / "fixed-0001.png").is_file()
+    assert "nan" not in (run / "log.txt").read_text().lower()
+
+
+def test_hinge_with_spectral_norm_trains(tmp_path, data_root):
+    cfg = make_config(
+        "dcgan",
+        loss="hinge",
+        spectral_norm=True,
+        data_root=str(data_root),
+        epochs=1,
+        limit=256,
+        outdir=str(tmp_path),
+    )
+    run = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    assert (run / "checkpoints" / "G_ema.safetensors").is_file()
+
+
+def test_sample_a_chosen_digit(preset_runs, tmp_path):
+    run = preset_runs["cdcgan"]
+    for d in (3, 7):
+        assert (
+            main(["sample", str(run), "--digit", str(d), "--n", "20", "--out", str(tmp_path / f"{d}.npz")])
+            == 0
+        )
+    threes, sevens = np.load(tmp_path / "3.npz"), np.load(tmp_path / "7.npz")
+    assert threes["labels"].tolist() == [3] * 20 and sevens["labels"].tolist() == [7] * 20
+    assert not np.array_equal(threes["images"], sevens["images"])  # same noise, other digit
+
+
+def test_sample_per_digit_rows(preset_runs, tmp_path):
+    out = tmp_path / "rows.png"
+    assert main(["sample", str(preset_runs["cgan"]), "--per-digit", "--n", "4", "--out", str(out)]) == 0
+    assert Image.open(out).size == (4 * 30 + 2, 10 * 30 + 2)  # 10 rows (digits) of 4
+    npz = tmp_path / "rows.npz"
+    main(["sample", str(preset_runs["cgan"]), "--per-digit", "--n", "4", "--out", str(npz)])
+    assert np.load(npz)["labels"].tolist() == [d for d in range(10) for _ in range(4)]
+
+
+@pytest.mark.parametrize(
+    "preset,flags,words",
+    [
+        ("dcgan", ["--digit", "3"], "unconditional"),
+        ("seed", ["--per-digit"], "unconditional"),
+        ("cdcgan", ["--digit", "10"], "--digit"),
+        ("cdcgan", ["--digit", "-1"], "--digit"),
+    ],
+)
+def test_bad_digit_requests(preset, flags, words, preset_runs, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["sample", str(preset_runs[preset]), *flags, "--out", str(out)]))
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and words in err, err
+    assert not out.exists()
+
+
+def test_raw_and_ema_weights_differ(preset_runs, tmp_path):
+    run = preset_runs["dcgan"]
+    main(["sample", str(run), "--n", "16", "--out", str(tmp_path / "ema.npz")])
+    main(["sample", str(run), "--n", "16", "--raw", "--out", str(tmp_path / "raw.npz")])
+    assert not np.array_equal(
+        np.load(tmp_path / "ema.npz")["images"], np.load(tmp_path / "raw.npz")["images"]
+    )

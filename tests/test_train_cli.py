@@ -69,14 +69,15 @@ def test_train_end_to_end(tmp_path, data_root):
     assert stats[-1]["elapsed_s"] > stats[0]["elapsed_s"]
 
     samples = run / "samples"
-    assert sorted(p.name for p in samples.iterdir()) == [
-        "fake_images-1.png",
-        "fake_images-2.png",
-        "real_images.png",
-    ]
-    for png in samples.iterdir():
+    tutorial_files = ["fake_images-1.png", "fake_images-2.png", "real_images.png"]
+    fixed_files = ["fixed-0001.png", "fixed-0002.png"]
+    assert sorted(p.name for p in samples.iterdir()) == sorted(tutorial_files + fixed_files)
+    for name in tutorial_files:
         # save_image's grid of 100 digits, 8 per row, 2 px padding: 8 x 13 tiles of 30 px
-        assert Image.open(png).size == (8 * 30 + 2, 13 * 30 + 2)
+        assert Image.open(samples / name).size == (8 * 30 + 2, 13 * 30 + 2)
+    for name in fixed_files:  # the same 100 noise vectors every epoch, 10 per row
+        assert Image.open(samples / name).size == (10 * 30 + 2, 10 * 30 + 2)
+    assert (samples / fixed_files[0]).read_bytes() != (samples / fixed_files[1]).read_bytes()
 
     weights = run / "checkpoints"
     assert sorted(p.name for p in weights.iterdir()) == ["D.safetensors", "G.safetensors", "config.json"]

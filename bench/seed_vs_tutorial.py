@@ -27,7 +27,7 @@ import torch
 
 from digitgan.config import make_config
 from digitgan.data import load_dataset
-from digitgan.training_loop import Trainer, epoch_batches
+from digitgan.training_loop import Trainer, epoch_batches, epoch_order
 from digitgan.tutorial import TutorialLoop
 
 STEPS_PER_EPOCH = 600
@@ -47,7 +47,7 @@ class DigitganLoop:
     def run(self, steps: int) -> None:
         score = self.trainer.objective.score
         for i, (real, labels) in enumerate(
-            epoch_batches(self.images, self.labels, self.batch_size, self.rng)
+            epoch_batches(self.images, self.labels, epoch_order(len(self.images), self.batch_size, self.rng))
         ):
             if i == steps:
                 break

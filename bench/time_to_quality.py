@@ -27,7 +27,7 @@ from digitgan.data import load_dataset, to_uint8  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
 from digitgan.sampling import generate  # noqa: E402
-from digitgan.training_loop import Trainer, epoch_batches, sample_labels  # noqa: E402
+from digitgan.training_loop import Trainer, epoch_batches, epoch_order, sample_labels  # noqa: E402
 
 
 def main() -> None:
@@ -50,7 +50,8 @@ def main() -> None:
     trainer = Trainer(cfg, images.device)
     rng = torch.Generator().manual_seed(cfg.seed + 1)
     batches = itertools.chain.from_iterable(
-        epoch_batches(images, labels, cfg.batch_size, rng) for _ in itertools.count()
+        epoch_batches(images, labels, epoch_order(len(images), cfg.batch_size, rng))
+        for _ in itertools.count()
     )
 
     def evaluate(seconds: float, steps: int) -> dict:

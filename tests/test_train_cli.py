@@ -80,7 +80,12 @@ def test_train_end_to_end(tmp_path, data_root):
     assert (samples / fixed_files[0]).read_bytes() != (samples / fixed_files[1]).read_bytes()
 
     weights = run / "checkpoints"
-    assert sorted(p.name for p in weights.iterdir()) == ["D.safetensors", "G.safetensors", "config.json"]
+    assert sorted(p.name for p in weights.iterdir()) == [
+        "D.safetensors",
+        "G.safetensors",
+        "config.json",
+        "state.safetensors",
+    ]
     G = load_file(weights / "G.safetensors")
     assert G["net.4.weight"].shape == (784, 256)
     assert json.loads((weights / "config.json").read_text()) == cfg

@@ -6,13 +6,14 @@ renamed over the target, so a crash leaves either the old file or the new one, n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
@@ -110,3 +111,71 @@ def load_generator(
     ema = ckpt / "G_ema.safetensors"
     load_weights(ema if use_ema and ema.exists() else ckpt / "G.safetensors", G)
     return G.to(device).eval(), cfg
+
+
+STATE_KEY = "digitgan_state"
+
+
+def save_state(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """The full training state in one safetensors file: tensors, plus ``meta`` (JSON) in the
+    file's header. One file, written atomically: a crash leaves the previous state intact."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {**meta, "tensors_md5": _tensors_md5(tensors)}
+    atomic_write_bytes(path, save(tensors, metadata={STATE_KEY: json.dumps(meta)}))
+
+
+def _tensors_md5(tensors: dict[str, torch.Tensor]) -> str:
+    """A checksum of the tensors' bytes: a flipped byte inside a tensor is caught too."""
+    digest = hashlib.md5()
+    for key in sorted(tensors):
+        digest.update(key.encode())
+        digest.update(tensors[key].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no training state at {path}; only runs that saved a checkpoint can be resumed")
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})[STATE_KEY])
+        if not isinstance(meta, dict):
+            raise ValueError("metadata is not a JSON object")
+        if meta.get("tensors_md5") != _tensors_md5(tensors):
+            raise ValueError("checksum mismatch")
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{path} is not a readable training state ({exc}); it is truncated or corrupt"
+        ) from exc
+    return tensors, meta
+
+
+def optimizer_tensors(prefix: str, state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimiser's state_dict into flat tensors and JSON (its param_groups)."""
+    tensors = {f"{prefix}.{i}.{k}": v for i, s in state_dict["state"].items() for k, v in s.items()}
+    return tensors, {"param_groups": state_dict["param_groups"], "state_ids": sorted(state_dict["state"])}
+
+
+def optimizer_state_dict(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {i: {} for i in meta["state_ids"]}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            i, name = key[len(prefix) + 1 :].split(".", 1)
+            state[int(i)][name] = value
+    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in unwrap(module).state_dict().items()}
+
+
+def load_module_tensors(prefix: str, module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    try:
+        unwrap(module).load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"{path}: the saved {prefix} does not fit the run's config ({first})") from exc

@@ -145,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=_positive_int, help="train on the first N images only (default: all)")
     t.add_argument("--log-every", type=_positive_int, help=f"steps between log lines (seed: {d.log_every})")
     t.add_argument("--outdir", help=f"where run folders are created (seed: {d.outdir})")
+    t.add_argument(
+        "--checkpoint-every", type=_positive_int, help="epochs between saves of the full state (default: 1)"
+    )
+    t.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue this run folder from its saved state (no other training flags)",
+    )
     t.add_argument("--eval-every", type=_int, help="log FID and IS every K epochs (default: 0, off)")
     t.add_argument("--eval-n", type=_int, help=f"digits per evaluation during training (default: {d.eval_n})")
     t.add_argument(
@@ -227,8 +236,17 @@ def cmd_train(args: argparse.Namespace) -> None:
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional d_norm spectral_norm n_critic gp_lambda ema_decay "
-        "limit log_every outdir eval_every eval_n evaluator"
+        "limit log_every outdir eval_every eval_n evaluator checkpoint_every"
     ).split()
+    if args.resume is not None:
+        given = [k for k in keys if getattr(args, k) is not None] + (
+            ["preset"] if args.preset != "seed" else []
+        )
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UserError(f"--resume continues a run with its own config; drop {flags}")
+        train(None, progress=args.progress, resume=args.resume)
+        return
     cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
     train(cfg, progress=args.progress)
 
@@ -327,12 +345,18 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluator": cmd_evaluator
 
 
 def main(argv: list[str] | None = None) -> int:
+    from digitgan.training_loop import Diverged, Interrupted
+
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except UserError as exc:
         print(f"digitgan: error: {exc}", file=sys.stderr)
         return 2
+    except Diverged:
+        return 3  # the loop has printed why
+    except Interrupted as exc:
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("digitgan: interrupted", file=sys.stderr)
         return 130

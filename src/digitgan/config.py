@@ -46,6 +46,7 @@ class TrainConfig:
     device: str = "auto"
     log_every: int = 200  # steps between log lines, as in the tutorial
     outdir: str = "runs"
+    checkpoint_every: int = 1  # epochs between saves of the full training state
     # evaluation during training: FID and IS of eval_n digits every eval_every epochs (0 = off)
     eval_every: int = 0
     eval_n: int = 2000
@@ -77,6 +78,7 @@ class TrainConfig:
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
             (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
             (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
+            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
             (self.eval_every >= 0, f"--eval-every must be >= 0 (0 = off), got {self.eval_every}"),
             (100 <= self.eval_n <= 10_000, f"--eval-n must be between 100 and 10,000, got {self.eval_n}"),
             (

@@ -17,17 +17,31 @@ import copy
 import json
 import math
 import os
+import random
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
 import torch
 from torchvision.utils import save_image
 from tqdm import tqdm
 
-from digitgan.checkpoint import save_config, save_weights
+from digitgan.checkpoint import (
+    load_config,
+    load_module_tensors,
+    load_state,
+    module_tensors,
+    optimizer_state_dict,
+    optimizer_tensors,
+    save_config,
+    save_state,
+    save_weights,
+)
 from digitgan.config import TrainConfig
 from digitgan.data import load_dataset, to_model_range
 from digitgan.errors import UserError
@@ -140,7 +154,51 @@ class Trainer:
         self.d_params = list(self.D.parameters())
         self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.d_steps = 0
-        self.last_g: dict[str, torch.Tensor] = {"g_loss": torch.tensor(float("nan"))}
+        self.last_g: dict[str, torch.Tensor] = {}  # outputs of the latest G step
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything needed to continue bit for bit: weights, EMA, optimisers, step counters
+        and the random number generators' states, as tensors and JSON."""
+        tensors = {**module_tensors("G", self.G), **module_tensors("D", self.D)}
+        meta: dict = {"d_steps": self.d_steps}
+        if self.ema is not None:
+            tensors.update(module_tensors("G_ema", self.ema.module))
+            meta["ema_updates"] = self.ema.updates
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            t, m = optimizer_tensors(name, opt.state_dict())
+            tensors.update(t)
+            meta[name] = m
+        tensors["rng.noise"] = self.noise_rng.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = s
+        py_state = random.getstate()
+        meta["rng_python"] = [py_state[0], list(py_state[1]), py_state[2]]
+        np_state = np.random.get_state()
+        tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+        meta["rng_numpy"] = [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])]
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
+        load_module_tensors("G", self.G, tensors, path)
+        load_module_tensors("D", self.D, tensors, path)
+        if self.ema is not None:
+            load_module_tensors("G_ema", self.ema.module, tensors, path)
+            self.ema.updates = meta["ema_updates"]
+        self.opt_g.load_state_dict(optimizer_state_dict("opt_g", tensors, meta["opt_g"]))
+        self.opt_d.load_state_dict(optimizer_state_dict("opt_d", tensors, meta["opt_d"]))
+        self.d_steps = meta["d_steps"]
+        self.noise_rng.set_state(tensors["rng.noise"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if torch.cuda.is_available():
+            states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+            if states:
+                torch.cuda.set_rng_state_all(states)
+        version, py_state, gauss = meta["rng_python"]
+        random.setstate((version, tuple(py_state), gauss))
+        name, pos, has_gauss, cached = meta["rng_numpy"]
+        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
 
     @property
     def sampler(self) -> torch.nn.Module:
@@ -196,17 +254,23 @@ class Trainer:
         }
 
 
-def epoch_batches(images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: torch.Generator):
-    """Yield the epoch's whole batches, reshuffled: (images (B, 1, 28, 28) in [-1, 1], labels (B,)).
-
-    Whole batches only: the tutorial's 60,000 / 100 divides exactly; elsewhere a ragged
-    last batch would change the loss scale of one step per epoch."""
-    n = images_u8.shape[0]
+def epoch_order(n: int, batch_size: int, rng: torch.Generator) -> torch.Tensor:
+    """This epoch's shuffled indices, (steps, B): whole batches only. The tutorial's
+    60,000 / 100 divides exactly; elsewhere a ragged last batch would change the loss scale
+    of one step per epoch."""
     steps = n // batch_size
-    order = torch.randperm(n, generator=rng)[: steps * batch_size].to(images_u8.device)
-    for idx in order.view(steps, batch_size):
+    return torch.randperm(n, generator=rng)[: steps * batch_size].view(steps, batch_size)
+
+
+def epoch_batches(
+    images_u8: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, start: int = 0
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images (B, 1, 28, 28) in [-1, 1], labels (B,)) for the rows of ``order`` from
+    ``start`` on."""
+    order = order.to(images_u8.device)
+    for idx in order[start:]:
         # index_select: one gather kernel, several times cheaper than images_u8[idx] here
-        real = to_model_range(images_u8.index_select(0, idx)).view(batch_size, 1, 28, 28)
+        real = to_model_range(images_u8.index_select(0, idx)).view(idx.shape[0], 1, 28, 28)
         yield real, labels.index_select(0, idx)
 
 
@@ -253,13 +317,74 @@ def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
     return evaluate
 
 
-def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None = None) -> TrainResult:
-    """Train ``cfg`` in a new run folder under ``cfg.outdir`` and return where it went.
+class Diverged(Exception):
+    """A loss or a weight became NaN or inf. The CLI prints it and exits with status 3."""
 
-    Everything that can fail on bad input (device, data, output folder) is checked before
-    the run folder is created.
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the state was saved. Carries the signal number."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM only raise a flag that the loop checks after each
+    step, so that the state can be saved at a clean point."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict = {}
+
+    def __enter__(self) -> StopSignals:
+        for sig in self.SIGNALS:
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _finite(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+
+
+def train(
+    cfg: TrainConfig | None = None,
+    stream: TextIO | None = None,
+    progress: bool | None = None,
+    resume: str | os.PathLike | None = None,
+) -> TrainResult:
+    """Train ``cfg`` in a new run folder under ``cfg.outdir``, or continue the run folder
+    ``resume`` from its saved state; return where it went.
+
+    Everything that can fail on bad input (device, data, output folder, saved state) is
+    checked before anything is written.
     """
     stream = stream or sys.stdout
+    state = None
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.json").is_file():
+            raise UserError(
+                f"{run_dir} is not a digitgan run folder (no config.json); pass one such as runs/00001-seed"
+            )
+        cfg = load_config(run_dir / "config.json")
+        state_path = run_dir / "checkpoints" / "state.safetensors"
+        state = load_state(state_path)
+        if state[1].get("epoch", 0) >= cfg.epochs and state[1].get("pos", 0) == 0:
+            raise UserError(f"{run_dir} has finished all {cfg.epochs} epochs; there is nothing to resume")
+    assert cfg is not None
     cfg.validate()
     device = resolve_device(cfg.device)
     data = load_dataset(cfg.dataset, cfg.data_root, split="train")
@@ -270,101 +395,166 @@ def train(cfg: TrainConfig, stream: TextIO | None = None, progress: bool | None 
         raise UserError(f"the data holds {n_images} images, fewer than one batch of {cfg.batch_size}")
     steps_per_epoch = n_images // cfg.batch_size
     evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every else None
-    run_dir = create_run_dir(cfg.outdir, cfg.preset)
-    (run_dir / "samples").mkdir()
-    (run_dir / "checkpoints").mkdir()
-    save_config(run_dir / "config.json", cfg)
 
-    data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch order, on the CPU
     trainer = Trainer(cfg, device)
+    data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch order, on the CPU
+    epoch, pos, step, elapsed0, order = 0, 0, 0, 0.0, None
+    if state is not None:
+        tensors, meta = state
+        try:
+            trainer.load_state(tensors, meta, state_path)
+            data_rng.set_state(tensors["rng.data"])
+            epoch, pos, step, elapsed0 = meta["epoch"], meta["pos"], meta["step"], meta["elapsed_s"]
+            order = tensors["data.order"] if pos else None
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise UserError(f"{state_path} is incomplete or damaged ({type(exc).__name__}: {exc})") from exc
+        # Temporary files of a save that a crash interrupted.
+        for tmp in (run_dir / "checkpoints").glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+    else:
+        run_dir = create_run_dir(cfg.outdir, cfg.preset)
+        (run_dir / "samples").mkdir()
+        (run_dir / "checkpoints").mkdir()
+        save_config(run_dir / "config.json", cfg)
+    ckpt = run_dir / "checkpoints"
+
     objective = trainer.objective
     images_u8, labels_all = images_u8.to(device), labels_all.to(device)
     B = cfg.batch_size
-    fixed_z = torch.randn(100, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 3)).to(
-        device
-    )
+    fixed_z = torch.randn(100, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 3))
+    fixed_z = fixed_z.to(device)
+    check_every_step = device.type == "cpu"  # reading a CPU scalar costs no synchronisation
 
     show_bar = stream.isatty() if progress is None else progress
-    bar = (
-        tqdm(total=cfg.epochs * steps_per_epoch, unit="step", file=stream, dynamic_ncols=True)
-        if show_bar
-        else None
-    )
+    total = cfg.epochs * steps_per_epoch
+    bar = tqdm(total=total, initial=step, unit="step", file=stream, dynamic_ncols=True) if show_bar else None
     log = RunLog(run_dir / "log.txt", stream, bar)
     stats_file = open(run_dir / "stats.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-    log(f"digitgan: run folder {run_dir}")
+    if state is None:
+        log(f"digitgan: run folder {run_dir}")
+    else:
+        log(f"digitgan: resuming {run_dir} at epoch {epoch + 1}, step {pos} of {steps_per_epoch}")
     log(f"digitgan: {data!r}, {n_images} used, {steps_per_epoch} steps/epoch, device {device}")
     log("digitgan: config " + json.dumps(cfg.to_dict(), sort_keys=True))
 
+    def save_training_state(epoch: int, pos: int, order: torch.Tensor | None, elapsed: float) -> None:
+        tensors, meta = trainer.state()
+        tensors["rng.data"] = data_rng.get_state()
+        tensors["data.order"] = order if order is not None else torch.zeros(0, dtype=torch.int64)
+        meta.update(epoch=epoch, pos=pos, step=step, elapsed_s=elapsed, config=cfg.to_dict())
+        save_state(ckpt / "state.safetensors", tensors, meta)
+
+    def save_snapshot() -> None:
+        """The inference weights (G, D, EMA) and their config, apart from the full state."""
+        meta = {"config": cfg.to_json(), "data_md5": data.md5}
+        save_weights(ckpt / "G.safetensors", trainer.G, meta)
+        save_weights(ckpt / "D.safetensors", trainer.D, meta)
+        if trainer.ema is not None:
+            save_weights(ckpt / "G_ema.safetensors", trainer.ema.module, meta)
+        save_config(ckpt / "config.json", cfg)
+
+    def diverged(where: str) -> Diverged:
+        last = "the last good checkpoint is kept in " + str(ckpt)
+        return Diverged(
+            f"training diverged at {where}: a loss or weight is NaN or inf; {last}; try a lower --lr"
+        )
+
     all_stats: list[dict] = []
     start = last_time = time.perf_counter()
-    last_step = 0
-    step = 0
+    last_step = first_step = step
     try:
-        for epoch in range(cfg.epochs):
-            for i, (real, labels) in enumerate(epoch_batches(images_u8, labels_all, B, data_rng)):
-                out = trainer.step(real, labels)
-                step += 1
-                if bar is not None:
-                    bar.update(1)
-                if (i + 1) % cfg.log_every == 0:
-                    now = time.perf_counter()
-                    row = {
-                        "epoch": epoch,
-                        "step": i + 1,
-                        "global_step": step,
-                        "d_loss": out["d_loss"].item(),
-                        "g_loss": out["g_loss"].item(),
-                        "D(x)": objective.score(out["real_logits"]).item(),
-                        "D(G(z))": objective.score(out["fake_logits"]).item(),
-                        "images_per_s": (step - last_step) * B / max(now - last_time, 1e-9),
-                        "elapsed_s": now - start,
-                    }
-                    last_time, last_step = now, step
-                    # The tutorial's line, character for character (its epoch counts from 0).
+        with StopSignals() as stop:
+            while epoch < cfg.epochs:
+                if pos == 0:
+                    order = epoch_order(n_images, B, data_rng)
+                for i, (real, labels) in enumerate(
+                    epoch_batches(images_u8, labels_all, order, pos), start=pos
+                ):
+                    out = trainer.step(real, labels)
+                    step += 1
+                    if bar is not None:
+                        bar.update(1)
+                    logging = (i + 1) % cfg.log_every == 0
+                    if (check_every_step or logging) and not all(
+                        bool(torch.isfinite(out[k])) for k in ("d_loss", "g_loss") if k in out
+                    ):
+                        raise diverged(f"epoch {epoch + 1}, step {i + 1}")
+                    if logging:
+                        now = time.perf_counter()
+                        row = {
+                            "epoch": epoch,
+                            "step": i + 1,
+                            "global_step": step,
+                            "d_loss": out["d_loss"].item(),
+                            "g_loss": out["g_loss"].item() if "g_loss" in out else math.nan,
+                            "D(x)": objective.score(out["real_logits"]).item(),
+                            "D(G(z))": objective.score(out["fake_logits"]).item(),
+                            "images_per_s": (step - last_step) * B / max(now - last_time, 1e-9),
+                            "elapsed_s": elapsed0 + now - start,
+                        }
+                        last_time, last_step = now, step
+                        # The tutorial's line, character for character (its epoch counts from 0).
+                        log(
+                            f"Epoch [{epoch}/{cfg.epochs}], Step [{i + 1}/{steps_per_epoch}], "
+                            f"d_loss: {row['d_loss']:.4f}, g_loss: {row['g_loss']:.4f}, "
+                            f"D(x): {row['D(x)']:.2f}, D(G(z)): {row['D(G(z))']:.2f}"
+                        )
+                        stats_file.write(json.dumps(row) + "\n")
+                        stats_file.flush()
+                        all_stats.append(row)
+                        if bar is not None:
+                            bar.set_postfix(
+                                epoch=epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
+                            )
+                    if stop.signum is not None and i + 1 < steps_per_epoch:
+                        if not (_finite(trainer.G) and _finite(trainer.D)):
+                            raise diverged(f"epoch {epoch + 1}, step {i + 1}")
+                        save_training_state(epoch, i + 1, order, elapsed0 + time.perf_counter() - start)
+                        name = signal.Signals(stop.signum).name
+                        raise Interrupted(
+                            stop.signum,
+                            f"{name}: stopped at epoch {epoch + 1}, step {i + 1}; state saved; "
+                            f"continue with: digitgan train --resume {run_dir}",
+                        )
+                pos = 0
+                # As the tutorial: the last real batch of the first epoch, and every epoch the
+                # fakes of its last G step, as save_image grids (8 per row).
+                if epoch == 0:
+                    save_image(denorm(real), run_dir / "samples" / "real_images.png")
+                save_image(denorm(out["fake"]), run_dir / "samples" / f"fake_images-{epoch + 1}.png")
+                fixed_grid(trainer, fixed_z, run_dir / "samples" / f"fixed-{epoch + 1:04d}.png")
+                if evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
+                    row = {"epoch": epoch, "global_step": step, **evaluate(trainer.sampler)}
                     log(
-                        f"Epoch [{epoch}/{cfg.epochs}], Step [{i + 1}/{steps_per_epoch}], "
-                        f"d_loss: {row['d_loss']:.4f}, g_loss: {row['g_loss']:.4f}, "
-                        f"D(x): {row['D(x)']:.2f}, D(G(z)): {row['D(G(z))']:.2f}"
+                        f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
+                        f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"
                     )
                     stats_file.write(json.dumps(row) + "\n")
                     stats_file.flush()
                     all_stats.append(row)
-                    if bar is not None:
-                        bar.set_postfix(
-                            epoch=epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
-                        )
-            # As the tutorial: the last real batch of the first epoch, and every epoch the
-            # fakes of its last G step, as save_image grids (8 per row).
-            if epoch == 0:
-                save_image(denorm(real), run_dir / "samples" / "real_images.png")
-            save_image(denorm(out["fake"]), run_dir / "samples" / f"fake_images-{epoch + 1}.png")
-            fixed_grid(trainer, fixed_z, run_dir / "samples" / f"fixed-{epoch + 1:04d}.png")
-            if evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
-                row = {"epoch": epoch, "global_step": step, **evaluate(trainer.sampler)}
-                log(
-                    f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
-                    f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"
-                )
-                stats_file.write(json.dumps(row) + "\n")
-                stats_file.flush()
-                all_stats.append(row)
-        if not math.isfinite(out["d_loss"].item()):
-            log("digitgan: warning: the final losses are not finite; training diverged")
-        meta = {"config": cfg.to_json(), "data_md5": data.md5}
-        save_weights(run_dir / "checkpoints" / "G.safetensors", trainer.G, meta)
-        save_weights(run_dir / "checkpoints" / "D.safetensors", trainer.D, meta)
-        if trainer.ema is not None:
-            save_weights(run_dir / "checkpoints" / "G_ema.safetensors", trainer.ema.module, meta)
-        save_config(run_dir / "checkpoints" / "config.json", cfg)
+                epoch += 1
+                if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stop.signum is not None:
+                    if not (_finite(trainer.G) and _finite(trainer.D)):
+                        raise diverged(f"the end of epoch {epoch}")
+                    save_training_state(epoch, 0, None, elapsed0 + time.perf_counter() - start)
+                    save_snapshot()
+                if stop.signum is not None and epoch < cfg.epochs:
+                    name = signal.Signals(stop.signum).name
+                    raise Interrupted(
+                        stop.signum,
+                        f"{name}: stopped after epoch {epoch}; state saved; continue with: digitgan train --resume {run_dir}",
+                    )
         seconds = time.perf_counter() - start
         if bar is not None:
             bar.close()
             log.bar = None
         log(
-            f"digitgan: done: {cfg.epochs} epochs, {step} steps in {seconds:.1f} s "
-            f"({step * B / seconds:,.0f} images/s); weights in {run_dir / 'checkpoints'}"
+            f"digitgan: done: {cfg.epochs} epochs, {step} steps; {seconds:.1f} s in this session "
+            f"({(step - first_step) * B / max(seconds, 1e-9):,.0f} images/s); weights in {ckpt}"
         )
+    except (Diverged, Interrupted) as exc:
+        log(f"digitgan: {exc}")
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,263 @@
+"""Exact resume, crash safety, divergence guard, and loaders that never crash on bad bytes."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from digitgan.checkpoint import load_state, load_weights, save_weights
+from digitgan.cli import main
+from digitgan.config import make_config
+from digitgan.data import parse_idx
+from digitgan.errors import UserError
+from digitgan.evaluation import load_samples
+from digitgan.losses import BCELoss
+from digitgan.networks import MLPGenerator
+from digitgan.training_loop import Interrupted, Trainer, train
+
+
+def _interrupt_after(monkeypatch, n_steps: int) -> None:
+    """Send this process SIGINT once the trainer has made n_steps D updates."""
+    original = Trainer.step
+
+    def step(self, real, labels=None):
+        out = original(self, real, labels)
+        if self.d_steps == n_steps:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def _state(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "checkpoints" / "state.safetensors")
+
+
+@pytest.mark.parametrize(
+    "preset,overrides,stop_at",
+    [
+        ("seed", {}, 13),  # mid-epoch (10 steps per epoch): the epoch's order is restored
+        ("seed", {}, 20),  # exactly at an epoch's end
+        ("dcgan", {"hidden_dim": 8}, 7),  # BatchNorm, EMA, beta1 0.5
+        ("wgan-gp", {"hidden_dim": 8}, 11),  # n_critic 5 (G steps at 5, 10), penalty noise
+    ],
+)
+def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root, monkeypatch):
+    batch = make_config(preset).batch_size
+    kw = dict(data_root=str(data_root), epochs=4, limit=10 * batch, log_every=5, **overrides)
+    straight = train(
+        make_config(preset, outdir=str(tmp_path / "a"), **kw), stream=io.StringIO(), progress=False
+    )
+
+    with monkeypatch.context() as m:
+        _interrupt_after(m, stop_at)
+        with pytest.raises(Interrupted):
+            train(make_config(preset, outdir=str(tmp_path / "b"), **kw), stream=io.StringIO(), progress=False)
+    run_b = tmp_path / "b" / f"00001-{preset}"
+    interrupted = _state(run_b)
+    resumed = train(None, stream=io.StringIO(), progress=False, resume=run_b)
+    assert resumed.run_dir == run_b
+
+    a, b = _state(straight.run_dir), _state(run_b)
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert different == []
+    # and the comparison is not between two copies of the interrupted state
+    assert not torch.equal(
+        interrupted["G.net.0.weight" if preset == "seed" else "G.net.0.weight"], b["G.net.0.weight"]
+    )
+    for name in ("G.safetensors", "D.safetensors"):
+        wa, wb = load_file(straight.run_dir / "checkpoints" / name), load_file(run_b / "checkpoints" / name)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    log = (run_b / "log.txt").read_text()
+    assert "SIGINT: stopped" in log and "resuming" in log
+
+
+def test_resume_errors(tmp_path, data_root, capsys, tiny_run):
+    assert main(["train", "--resume", str(tmp_path / "nope")]) == 2
+    assert "not a digitgan run folder" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tiny_run)]) == 2  # finished: nothing to resume
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tiny_run), "--lr", "0.1"]) == 2
+    assert "drop --lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[: len(b) // 2], lambda b: b"\x00" * 16, lambda b: b[:-5] + bytes([b[-5] ^ 1]) + b[-4:]],
+)
+def test_damaged_state_is_named(damage, tmp_path, data_root, capsys, monkeypatch):
+    cfg = make_config("seed", data_root=str(data_root), epochs=3, limit=300, outdir=str(tmp_path))
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 4)
+        with pytest.raises(Interrupted):
+            train(cfg, stream=io.StringIO(), progress=False)
+    state = tmp_path / "00001-seed" / "checkpoints" / "state.safetensors"
+    state.write_bytes(damage(state.read_bytes()))
+    assert main(["train", "--resume", str(tmp_path / "00001-seed")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(state) in err
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, data_root, monkeypatch, capsys):
+    original = BCELoss.d_loss
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        loss, real_out, fake_out = original(self, *args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] >= 25 else loss), real_out, fake_out
+
+    monkeypatch.setattr(BCELoss, "d_loss", poisoned)
+    args = [
+        "train",
+        "--data-root",
+        str(data_root),
+        "--epochs",
+        "5",
+        "--limit",
+        "1000",
+        "--outdir",
+        str(tmp_path),
+    ]
+    assert main(args) == 3
+    run = tmp_path / "00001-seed"
+    log = (run / "log.txt").read_text()
+    assert "diverged at epoch 3, step 5" in log  # step 25 of 10-step epochs
+    tensors, meta = load_state(run / "checkpoints" / "state.safetensors")
+    assert meta["epoch"] == 2 and all(
+        bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()
+    )
+    load_weights(run / "checkpoints" / "G.safetensors", MLPGenerator())  # still loadable
+
+
+SLOW_FSYNC = """
+import os, time
+_fsync = os.fsync
+def fsync(fd):
+    time.sleep(0.02)  # widen the window in which a kill lands inside a save
+    _fsync(fd)
+os.fsync = fsync
+"""
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
+    """Kill a training process with SIGKILL at several random moments (saves are slowed so
+    that some kills land inside one), resume each time, and finish with a loadable model."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_FSYNC)
+    env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env["DIGITGAN_NO_DOWNLOAD"] = "1"
+    epochs = 40
+    first = [
+        sys.executable,
+        "-m",
+        "digitgan",
+        "train",
+        "--data-root",
+        str(data_root),
+        "--epochs",
+        str(epochs),
+    ]
+    first += ["--limit", "500", "--outdir", str(tmp_path / "runs"), "--log-every", "5"]
+    run = tmp_path / "runs" / "00001-seed"
+    rng = random.Random(0)
+    command = first
+    for attempt in range(4):
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # wait until it is training (a state exists after the first epoch), then kill at random
+        deadline = time.time() + 120
+        while not (run / "checkpoints" / "state.safetensors").exists() and proc.poll() is None:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.1, 1.0))
+        proc.kill()
+        proc.wait()
+        tensors, meta = load_state(run / "checkpoints" / "state.safetensors")  # never corrupt
+        done = max(int(p.stem.split("-")[1]) for p in (run / "samples").glob("fixed-*.png"))
+        assert done - meta["epoch"] <= 1, f"attempt {attempt}: lost more than one checkpoint interval"
+        command = [sys.executable, "-m", "digitgan", "train", "--resume", str(run)]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert load_state(run / "checkpoints" / "state.safetensors")[1]["epoch"] == epochs
+    load_weights(run / "checkpoints" / "G.safetensors", MLPGenerator())
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # leftovers of killed saves were removed
+
+
+# --- fuzzing: bad bytes give a UserError, never another exception -------------------------
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(st.binary(max_size=200), st.sampled_from(["images", "labels"]))
+def test_fuzz_idx_reader(data, kind):
+    try:
+        out = parse_idx(data, Path("fuzz"), kind)
+    except UserError:
+        return
+    assert out.dtype.name == "uint8"
+
+
+@pytest.fixture(scope="module")
+def good_weights(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("w") / "G.safetensors"
+    save_weights(path, MLPGenerator(hidden_dim=4))
+    return path.read_bytes()
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_weights_loader(data, good_weights, tmp_path):
+    mode = data.draw(st.sampled_from(["random", "truncated", "flipped"]))
+    if mode == "random":
+        blob = data.draw(st.binary(max_size=300))
+    elif mode == "truncated":
+        blob = good_weights[: data.draw(st.integers(0, len(good_weights) - 1))]
+    else:
+        i = data.draw(st.integers(0, min(len(good_weights) - 1, 400)))
+        blob = good_weights[:i] + bytes([good_weights[i] ^ 0xFF]) + good_weights[i + 1 :]
+    path = tmp_path / "fuzz.safetensors"
+    path.write_bytes(blob)
+    try:
+        load_weights(path, MLPGenerator(hidden_dim=4))
+    except UserError as exc:
+        assert str(path) in str(exc)
+
+
+@FUZZ
+@given(blob=st.binary(max_size=300))
+def test_fuzz_state_and_samples_loaders(blob, tmp_path):
+    for loader, name in ((load_state, "state.safetensors"), (load_samples, "s.npz")):
+        path = tmp_path / name
+        path.write_bytes(blob)
+        with pytest.raises(UserError):
+            loader(path)
+
+
+def test_wrong_shapes_and_dtypes_in_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    G = MLPGenerator(hidden_dim=4)
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    for key, value in [
+        ("net.0.weight", torch.zeros(3, 3)),
+        ("net.0.bias", torch.zeros(4, dtype=torch.float64)),
+    ]:
+        bad = {**state, key: value}
+        save_file(bad, tmp_path / "w.safetensors")
+        with pytest.raises(UserError, match=key.replace(".", r"\.")):
+            load_weights(tmp_path / "w.safetensors", MLPGenerator(hidden_dim=4))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from digitgan.errors import UserError
@@ -35,61 +36,29 @@ class HelpFormatter(argparse.HelpFormatter):
         return text
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _number(kind: type, ok: Callable[[float], bool] = lambda v: True, rule: str = "", noun: str = ""):
+    """An argparse type: parse ``kind`` (int or float), then require ``ok(value)``, else say
+    ``rule``. NaN fails every comparison, so it never passes a range check."""
+    noun = noun or ("a whole number" if kind is int else "a number")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+
+    return parse
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _digit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a digit 0-9, got {text!r}") from None
-    if not 0 <= value <= 9:
-        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {value}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
-    return value
+_int = _number(int)
+_positive_int = _number(int, lambda v: v >= 1, "must be >= 1")
+_digit = _number(int, lambda v: 0 <= v <= 9, "must be a digit 0-9", noun="a digit 0-9")
+_positive_float = _number(float, lambda v: 0 < v < float("inf"), "must be a finite number > 0")
+_nonneg_float = _number(float, lambda v: 0 <= v < float("inf"), "must be a finite number >= 0")
+_unit_float = _number(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:

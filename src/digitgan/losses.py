@@ -43,14 +43,8 @@ class BCELoss:
         return torch.sigmoid(out).mean()
 
 
-class HingeLoss:
-    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimises
-    E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], G minimises -E[D(G(z))]."""
-
-    def d_loss(self, D, real, fake, real_labels=None, fake_labels=None):
-        real_out, fake_out = _both(D, real, fake, real_labels, fake_labels)
-        loss = F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
-        return loss, real_out.detach(), fake_out.detach()
+class _CriticLoss:
+    """Objectives whose G minimises -E[D(G(z))] and whose D(x) is logged as the mean raw output."""
 
     def g_loss(self, D, fake, labels=None):
         return -D(fake, labels).mean()
@@ -58,6 +52,16 @@ class HingeLoss:
     @staticmethod
     def score(out: torch.Tensor) -> torch.Tensor:
         return out.mean()
+
+
+class HingeLoss(_CriticLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimises
+    E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], G minimises -E[D(G(z))]."""
+
+    def d_loss(self, D, real, fake, real_labels=None, fake_labels=None):
+        real_out, fake_out = _both(D, real, fake, real_labels, fake_labels)
+        loss = F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+        return loss, real_out.detach(), fake_out.detach()
 
 
 def gradient_penalty(
@@ -75,7 +79,7 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-class WGANGPLoss:
+class WGANGPLoss(_CriticLoss):
     """WGAN-GP: the critic minimises E[D(G(z))] - E[D(x)] + lambda * gradient penalty,
     G minimises -E[D(G(z))]."""
 
@@ -88,13 +92,6 @@ class WGANGPLoss:
         if self.gp_lambda:
             loss = loss + self.gp_lambda * gradient_penalty(D, real, fake, real_labels, self.generator)
         return loss, real_out.detach(), fake_out.detach()
-
-    def g_loss(self, D, fake, labels=None):
-        return -D(fake, labels).mean()
-
-    @staticmethod
-    def score(out: torch.Tensor) -> torch.Tensor:
-        return out.mean()
 
 
 LOSSES = {"bce": BCELoss, "hinge": HingeLoss, "wgan-gp": WGANGPLoss}

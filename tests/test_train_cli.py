@@ -41,10 +41,15 @@ def test_train_end_to_end(tmp_path, data_root):
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoints",
         "config.json",
+        "curves.png",
         "log.txt",
+        "progress.gif",
         "samples",
         "stats.jsonl",
     ]
+    gif = Image.open(run / "progress.gif")
+    assert gif.n_frames == 2 and gif.size == (10 * 30 + 2, 10 * 30 + 2 + 16)  # one labelled frame an epoch
+    assert Image.open(run / "curves.png").size[0] > 500
 
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["epochs"] == 2 and cfg["limit"] == 1000 and cfg["lr"] == 2e-4 and cfg["latent_dim"] == 64

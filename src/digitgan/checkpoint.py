@@ -20,11 +20,15 @@ from torch import nn
 from digitgan.config import TrainConfig
 from digitgan.errors import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

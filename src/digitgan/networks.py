@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -106,7 +107,9 @@ class ConvDiscriminator(nn.Module):
     (0.2), then a 7x7 convolution to one logit. ``norm`` is ``"batch"`` (DCGAN), ``"layer"``
     or ``"none"`` (a WGAN-GP critic must not use batch statistics: the penalty is per
     sample), ``sn`` wraps every layer in spectral normalisation (Miyato et al. 2018).
-    Conditional: the projection discriminator (Miyato & Koyama 2018), logit + <embed(y), h>."""
+    Conditional: the digit enters as ten one-hot planes concatenated to the image (the
+    classic cDCGAN input conditioning; a projection head let G collapse to one drawing per
+    digit within a few epochs here)."""
 
     def __init__(
         self, width: int = 64, conditional: bool = False, norm: str = "batch", sn: bool = False
@@ -119,8 +122,10 @@ class ConvDiscriminator(nn.Module):
             "none": nn.Identity,
         }
         self.batch_independent = norm != "batch"
+        self.conditional = conditional
+        in_ch = 1 + (NUM_CLASSES if conditional else 0)
         self.body = nn.Sequential(
-            wrap(nn.Conv2d(1, width, 4, 2, 1)),  # (B, w, 14, 14)
+            wrap(nn.Conv2d(in_ch, width, 4, 2, 1)),  # (B, w, 14, 14)
             nn.LeakyReLU(0.2),
             wrap(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=norm != "batch")),  # (B, 2w, 7, 7)
             norms[norm](),
@@ -128,19 +133,12 @@ class ConvDiscriminator(nn.Module):
             nn.Flatten(),  # (B, 2w * 49)
         )
         self.head = wrap(nn.Linear(2 * width * 49, 1))
-        self.embed = None
-        if conditional:
-            # Small like the head's weights: N(0, 1) rows would swamp the logit at the start.
-            embed = nn.Embedding(NUM_CLASSES, 2 * width * 49)
-            nn.init.normal_(embed.weight, 0.0, 0.02)
-            self.embed = wrap(embed)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(x)
-        out = self.head(h).view(-1)
-        if self.embed is not None:
-            out = out + (self.embed(labels) * h).sum(1)
-        return out  # (B,) logits
+        if self.conditional:
+            planes = F.one_hot(labels, NUM_CLASSES).to(x.dtype)[:, :, None, None]  # (B, 10, 1, 1)
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)  # (B, 11, 28, 28)
+        return self.head(self.body(x)).view(-1)  # (B,) logits
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -48,6 +48,7 @@ from digitgan.errors import UserError
 from digitgan.losses import build_objective
 from digitgan.networks import build_networks
 from digitgan.optim import LeanAdam
+from digitgan.pictures import make_pictures
 from digitgan.sampling import denorm
 
 
@@ -548,6 +549,11 @@ def train(
         if bar is not None:
             bar.close()
             log.bar = None
+        try:
+            made = make_pictures(run_dir)
+            log("digitgan: wrote " + ", ".join(p.name for p in made))
+        except Exception as exc:  # noqa: BLE001 - a picture must never cost the trained weights
+            log(f"digitgan: warning: could not draw the pictures ({type(exc).__name__}: {exc})")
         log(
             f"digitgan: done: {cfg.epochs} epochs, {step} steps; {seconds:.1f} s in this session "
             f"({(step - first_step) * B / max(seconds, 1e-9):,.0f} images/s); weights in {ckpt}"

@@ -1,0 +1,129 @@
+"""The pictures a run folder gets at the end of training: ``progress.gif`` (the fixed-noise
+grid of every epoch, labelled) and ``curves.png`` (losses, D's outputs, FID and IS).
+
+    python -c "from digitgan.pictures import make_pictures; make_pictures('runs/00002-dcgan')"
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from digitgan.checkpoint import atomic_write_bytes
+
+MAX_FRAMES = 60  # longer runs keep evenly spaced epochs (always the last one)
+GIF_BUDGET = 4_000_000  # bytes: shrink the frames if the animation would be larger
+
+
+def _pick(items: list, k: int) -> list:
+    if len(items) <= k:
+        return items
+    idx = sorted({round(i * (len(items) - 1) / (k - 1)) for i in range(k)})
+    return [items[i] for i in idx]
+
+
+def progress_gif(run_dir: str | Path, max_frames: int = MAX_FRAMES) -> Path | None:
+    """Assemble samples/fixed-*.png into progress.gif, each frame labelled with its epoch."""
+    run_dir = Path(run_dir)
+    grids = sorted((run_dir / "samples").glob("fixed-*.png"))
+    if not grids:
+        return None
+    chosen = _pick(grids, max_frames)
+    scale = 1.0
+    while True:
+        frames = []
+        for path in chosen:
+            epoch = int(path.stem.split("-")[1])
+            grid = Image.open(path).convert("L")
+            if scale != 1.0:
+                grid = grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.LANCZOS)
+            frame = Image.new("L", (grid.width, grid.height + 16), 0)
+            frame.paste(grid, (0, 16))
+            ImageDraw.Draw(frame).text((4, 2), f"epoch {epoch}", fill=255)
+            frames.append(frame)
+        buffer = io.BytesIO()
+        durations = [150] * (len(frames) - 1) + [1500]  # linger on the final epoch
+        frames[0].save(
+            buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
+        )
+        if buffer.tell() <= GIF_BUDGET or scale < 0.3:
+            break
+        scale *= 0.7
+    out = run_dir / "progress.gif"
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
+
+
+def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """Exponential smoothing as TensorBoard draws it, skipping non-finite values."""
+    out, last = [], None
+    for v in values:
+        if math.isfinite(v):
+            last = v if last is None else weight * last + (1 - weight) * v
+        out.append(last if last is not None else math.nan)
+    return out
+
+
+def curves(run_dir: str | Path) -> Path | None:
+    """curves.png: d_loss and g_loss (raw and smoothed), D(x) and D(G(z)) against step; FID
+    and IS against epoch where the run evaluated during training."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines() if line.strip()]
+    train_rows = [r for r in rows if "d_loss" in r]
+    eval_rows = [r for r in rows if "fid" in r]
+    if not train_rows:
+        return None
+    panels = 3 if eval_rows else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8))
+    steps = [r["global_step"] for r in train_rows]
+    ax = axes[0]
+    for key, color in (("d_loss", "tab:blue"), ("g_loss", "tab:orange")):
+        values = [r[key] if r[key] is not None else math.nan for r in train_rows]
+        ax.plot(steps, values, color=color, alpha=0.3, linewidth=0.8)
+        ax.plot(steps, _smooth(values), color=color, label=key)
+    ax.set(xlabel="step", title="losses (faint: raw, solid: smoothed)")
+    ax = axes[1]
+    for key, color in (("D(x)", "tab:green"), ("D(G(z))", "tab:red")):
+        values = [r[key] for r in train_rows]
+        ax.plot(steps, values, color=color, alpha=0.3, linewidth=0.8)
+        ax.plot(steps, _smooth(values), color=color, label=key)
+    ax.set(xlabel="step", title="discriminator outputs")
+    if eval_rows:
+        ax = axes[2]
+        epochs = [r["epoch"] + 1 for r in eval_rows]
+        ax.plot(epochs, [r["fid"] for r in eval_rows], marker="o", color="tab:purple", label="FID")
+        ax.set(
+            xlabel="epoch",
+            ylabel="FID (lower is better)",
+            yscale="log",
+            title=f"quality (n = {eval_rows[0]['eval_n']})",
+        )
+        twin = ax.twinx()
+        twin.plot(epochs, [r["is"] for r in eval_rows], marker="s", color="tab:brown", label="IS")
+        twin.set_ylabel("IS (higher is better)")
+        lines = ax.get_lines() + twin.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    for ax in axes[:2]:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(run_dir.name)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    out = run_dir / "curves.png"
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
+
+
+def make_pictures(run_dir: str | Path) -> list[Path]:
+    return [p for p in (progress_gif(run_dir), curves(run_dir)) if p is not None]

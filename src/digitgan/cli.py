@@ -150,6 +150,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
 
+    it = sub.add_parser(
+        "interpolate",
+        help="a latent walk between two noise seeds, or two digits",
+        description="Walk G's input between the noise of two seeds (spherical interpolation) or, for "
+        "conditional runs, between two digits with the noise held fixed. Writes a PNG strip and a GIF.",
+        formatter_class=HelpFormatter,
+    )
+    it.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
+    walk = it.add_mutually_exclusive_group(required=True)
+    walk.add_argument(
+        "--seeds", type=_int, nargs=2, metavar=("A", "B"), help="walk between these noise seeds"
+    )
+    walk.add_argument(
+        "--digits", type=_digit, nargs=2, metavar=("A", "B"), help="walk between digits (conditional)"
+    )
+    it.add_argument("--steps", type=_number(int, lambda v: 2 <= v <= 100, "must be 2-100"), default=10)
+    it.add_argument("--seed", type=_int, default=0, help="the fixed noise for --digits")
+    it.add_argument(
+        "--digit", type=_digit, default=0, help="the fixed digit for --seeds on a conditional run"
+    )
+    it.add_argument("--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR)")
+
+    rp = sub.add_parser(
+        "report",
+        help="write RUN_DIR/report.html: one self-contained page with metrics and pictures",
+        description="Write a self-contained report.html (images embedded) for a run folder.",
+    )
+    rp.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
+
     ev = sub.add_parser(
         "evaluator",
         help="the MNIST classifier that metrics are measured with",
@@ -310,7 +339,40 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"digitgan: wrote {out}")
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluator": cmd_evaluator, "evaluate": cmd_evaluate}
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from digitgan.checkpoint import load_generator
+    from digitgan.sampling import interpolate, strip_and_gif
+
+    G, cfg = load_generator(args.run_dir)
+    if args.digits is not None and not cfg.conditional:
+        raise UserError(
+            f"{args.run_dir} is an unconditional run ({cfg.preset}): --digits needs cgan or cdcgan"
+        )
+    kind, (a, b) = ("digits", args.digits) if args.digits is not None else ("seeds", args.seeds)
+    png = args.out or args.run_dir / f"interpolation-{kind}-{a}-{b}.png"
+    if png.suffix != ".png" or not png.parent.is_dir():
+        raise UserError(f"--out must be a .png in an existing folder, got {png}")
+    images = interpolate(
+        G, cfg.latent_dim, args.steps, seeds=args.seeds, digits=args.digits, seed=args.seed, digit=args.digit
+    )
+    strip_and_gif(images, png, png.with_suffix(".gif"))
+    print(f"digitgan: wrote {png} and {png.with_suffix('.gif')}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from digitgan.report import write_report
+
+    print(f"digitgan: wrote {write_report(args.run_dir)}")
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "interpolate": cmd_interpolate,
+    "report": cmd_report,
+    "evaluator": cmd_evaluator,
+    "evaluate": cmd_evaluate,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

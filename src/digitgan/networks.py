@@ -42,8 +42,12 @@ class MLPGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], 1)
+        return self.decode(z, None if self.embed is None else self.embed(labels))
+
+    def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """G from z and (conditional) label embeddings, which may lie between digits."""
+        if label_vectors is not None:
+            z = torch.cat([z, label_vectors], 1)
         return self.net(z).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
 
 
@@ -97,9 +101,13 @@ class ConvGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], 1)
-        return self.net(z[:, :, None, None])
+        return self.decode(z, None if self.embed is None else self.embed(labels))
+
+    def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """G from z and (conditional) label embeddings, which may lie between digits."""
+        if label_vectors is not None:
+            z = torch.cat([z, label_vectors], 1)
+        return self.net(z[:, :, None, None])  # (B, 1, 28, 28)
 
 
 class ConvDiscriminator(nn.Module):

@@ -84,3 +84,55 @@ def check_sample_request(n: int, out: Path) -> None:
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name ending in .png or .npz")
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between vectors ``a`` and ``b`` (D,) at fractions ``t`` (S,):
+    (S, D). Gaussian latents concentrate near a sphere, where a straight line would cut
+    through the low-density interior (White 2016)."""
+    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:  # (anti)parallel: the straight line is the arc
+        return torch.lerp(a, b, t[:, None])
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so)[:, None] * a + (torch.sin(t * omega) / so)[:, None] * b
+
+
+@torch.no_grad()
+def interpolate(
+    G: nn.Module,
+    latent_dim: int,
+    steps: int,
+    seeds: tuple[int, int] | None = None,
+    digits: tuple[int, int] | None = None,
+    seed: int = 0,
+    digit: int = 0,
+) -> torch.Tensor:
+    """A latent walk, (steps, 1, 28, 28): between the noise of ``seeds`` (slerp), holding the
+    digit fixed for conditional models; or between two ``digits``' label embeddings (linear),
+    holding the noise of ``seed`` fixed."""
+    t = torch.linspace(0, 1, steps)
+    device = next(G.parameters()).device
+    conditional = getattr(G, "embed", None) is not None
+    if digits is not None:
+        z = torch.randn(1, latent_dim, generator=torch.Generator().manual_seed(seed)).expand(steps, -1)
+        ends = G.embed(torch.tensor(digits, device=device)).cpu()  # (2, E)
+        vectors = torch.lerp(ends[0], ends[1], t[:, None])
+        return G.decode(z.to(device), vectors.to(device)).cpu()
+    assert seeds is not None
+    a, b = (torch.randn(latent_dim, generator=torch.Generator().manual_seed(s)) for s in seeds)
+    z = slerp(a, b, t)
+    labels = torch.full((steps,), digit, device=device) if conditional else None
+    return G(z.to(device), labels).cpu()
+
+
+def strip_and_gif(images: torch.Tensor, png: Path, gif: Path) -> None:
+    """Write a walk as a one-row PNG strip and as a GIF that goes there and back."""
+    from PIL import Image
+
+    atomic_write_bytes(png, grid_png_bytes(images, nrow=images.shape[0]))
+    frames = [Image.fromarray(f.numpy()).resize((112, 112), Image.NEAREST) for f in to_uint8(images)[:, 0]]
+    frames = frames + frames[-2:0:-1]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0)
+    atomic_write_bytes(gif, buffer.getvalue())

@@ -116,3 +116,23 @@ def test_report_renders_in_chromium(cgan_run, tmp_path):
     )
     picture = Image.open(shot).convert("L")
     assert picture.size == (1200, 1600) and len(np.unique(np.asarray(picture))) > 50  # a page, not a blank
+
+
+def test_tensorboard_logs_scalars_and_grids(tmp_path, data_root):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = make_config(
+        "seed",
+        data_root=str(data_root),
+        epochs=2,
+        limit=500,
+        log_every=1,
+        outdir=str(tmp_path),
+        tensorboard=True,
+    )
+    run = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0}).Reload()
+    assert [e.step for e in events.Scalars("train/d_loss")] == list(range(1, 11))
+    assert len(events.Images("samples/fixed_noise")) == 2
+    assert "tensorboard --logdir" in (run / "log.txt").read_text()

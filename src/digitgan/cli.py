@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue this run folder from its saved state (no other training flags)",
     )
+    t.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        help="also log scalars and grids for TensorBoard (pip install 'digitgan[tensorboard]')",
+    )
     t.add_argument("--eval-every", type=_int, help="log FID and IS every K epochs (default: 0, off)")
     t.add_argument("--eval-n", type=_int, help=f"digits per evaluation during training (default: {d.eval_n})")
     t.add_argument(
@@ -234,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional d_norm spectral_norm n_critic gp_lambda ema_decay "
-        "limit log_every outdir eval_every eval_n evaluator checkpoint_every"
+        "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard"
     ).split()
     if args.resume is not None:
         given = [k for k in keys if getattr(args, k) is not None] + (

@@ -47,6 +47,7 @@ class TrainConfig:
     log_every: int = 200  # steps between log lines, as in the tutorial
     outdir: str = "runs"
     checkpoint_every: int = 1  # epochs between saves of the full training state
+    tensorboard: bool = False  # also write scalars and grids to RUN/tensorboard/
     # evaluation during training: FID and IS of eval_n digits every eval_every epochs (0 = off)
     eval_every: int = 0
     eval_n: int = 2000

@@ -28,6 +28,7 @@ from typing import TextIO
 
 import numpy as np
 import torch
+from PIL import Image
 from torchvision.utils import save_image
 from tqdm import tqdm
 
@@ -396,6 +397,13 @@ def train(
         raise UserError(f"the data holds {n_images} images, fewer than one batch of {cfg.batch_size}")
     steps_per_epoch = n_images // cfg.batch_size
     evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every else None
+    if cfg.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise UserError(
+                "--tensorboard needs the tensorboard package: pip install 'digitgan[tensorboard]'"
+            ) from exc
 
     trainer = Trainer(cfg, device)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch order, on the CPU
@@ -437,6 +445,12 @@ def train(
         log(f"digitgan: resuming {run_dir} at epoch {epoch + 1}, step {pos} of {steps_per_epoch}")
     log(f"digitgan: {data!r}, {n_images} used, {steps_per_epoch} steps/epoch, device {device}")
     log("digitgan: config " + json.dumps(cfg.to_dict(), sort_keys=True))
+    board = None
+    if cfg.tensorboard:
+        board = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step or None)
+        log(
+            f"digitgan: TensorBoard logs in {run_dir / 'tensorboard'}; view with: tensorboard --logdir {run_dir}"
+        )
 
     def save_training_state(epoch: int, pos: int, order: torch.Tensor | None, elapsed: float) -> None:
         tensors, meta = trainer.state()
@@ -503,6 +517,9 @@ def train(
                         stats_file.write(json.dumps(row) + "\n")
                         stats_file.flush()
                         all_stats.append(row)
+                        if board is not None:
+                            for key in ("d_loss", "g_loss", "D(x)", "D(G(z))", "images_per_s"):
+                                board.add_scalar(f"train/{key}", row[key], step)
                         if bar is not None:
                             bar.set_postfix(
                                 epoch=epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
@@ -523,7 +540,11 @@ def train(
                 if epoch == 0:
                     save_image(denorm(real), run_dir / "samples" / "real_images.png")
                 save_image(denorm(out["fake"]), run_dir / "samples" / f"fake_images-{epoch + 1}.png")
-                fixed_grid(trainer, fixed_z, run_dir / "samples" / f"fixed-{epoch + 1:04d}.png")
+                grid_path = run_dir / "samples" / f"fixed-{epoch + 1:04d}.png"
+                fixed_grid(trainer, fixed_z, grid_path)
+                if board is not None:
+                    grid = torch.from_numpy(np.array(Image.open(grid_path).convert("L")))[None]  # (1, H, W)
+                    board.add_image("samples/fixed_noise", grid, epoch + 1)
                 if evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
                     row = {"epoch": epoch, "global_step": step, **evaluate(trainer.sampler)}
                     log(
@@ -533,6 +554,9 @@ def train(
                     stats_file.write(json.dumps(row) + "\n")
                     stats_file.flush()
                     all_stats.append(row)
+                    if board is not None:
+                        board.add_scalar("eval/fid", row["fid"], epoch + 1)
+                        board.add_scalar("eval/is", row["is"], epoch + 1)
                 epoch += 1
                 if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stop.signum is not None:
                     if not (_finite(trainer.G) and _finite(trainer.D)):
@@ -564,6 +588,8 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+        if board is not None:
+            board.close()
         log.close()
         stats_file.close()
     return TrainResult(run_dir=run_dir, seconds=seconds, steps=step, stats=all_stats)

@@ -23,7 +23,25 @@ IMAGE_SIZE = 28 * 28
 NUM_CLASSES = 10
 
 
-class MLPGenerator(nn.Module):
+class Generator(nn.Module):
+    """What every generator shares: z, joined by a label embedding when conditional, goes
+    through ``body``. ``decode`` takes embeddings directly, so walks can pass between digits."""
+
+    embed: nn.Embedding | None
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(z, None if self.embed is None else self.embed(labels))
+
+    def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        if label_vectors is not None:
+            z = torch.cat([z, label_vectors], 1)
+        return self.body(z)
+
+    def body(self, z_in: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class MLPGenerator(Generator):
     """The tutorial's G: Linear(z, h)-ReLU-Linear(h, h)-ReLU-Linear(h, 784)-Tanh. Conditional
     (cGAN, Mirza & Osindero 2014): a learned label embedding is concatenated to z."""
 
@@ -41,14 +59,8 @@ class MLPGenerator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(z, None if self.embed is None else self.embed(labels))
-
-    def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
-        """G from z and (conditional) label embeddings, which may lie between digits."""
-        if label_vectors is not None:
-            z = torch.cat([z, label_vectors], 1)
-        return self.net(z).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
+    def body(self, z_in: torch.Tensor) -> torch.Tensor:
+        return self.net(z_in).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
 
 
 class MLPDiscriminator(nn.Module):
@@ -79,7 +91,7 @@ class MLPDiscriminator(nn.Module):
         return self.net(h).view(-1)  # (B,) logits
 
 
-class ConvGenerator(nn.Module):
+class ConvGenerator(Generator):
     """DCGAN's generator (Radford et al. 2016) sized for 28 x 28: z -> 7x7 by a transposed
     convolution, then two stride-2 transposed convolutions to 14x14 and 28x28, BatchNorm
     and ReLU between, Tanh at the end. Conditional: a label embedding joins z."""
@@ -100,14 +112,8 @@ class ConvGenerator(nn.Module):
             nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(z, None if self.embed is None else self.embed(labels))
-
-    def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
-        """G from z and (conditional) label embeddings, which may lie between digits."""
-        if label_vectors is not None:
-            z = torch.cat([z, label_vectors], 1)
-        return self.net(z[:, :, None, None])  # (B, 1, 28, 28)
+    def body(self, z_in: torch.Tensor) -> torch.Tensor:
+        return self.net(z_in[:, :, None, None])  # (B, 1, 28, 28)
 
 
 class ConvDiscriminator(nn.Module):

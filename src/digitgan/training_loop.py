@@ -475,6 +475,16 @@ def train(
         )
 
     all_stats: list[dict] = []
+
+    def record(row: dict, group: str, scalars: tuple[str, ...], x: int) -> None:
+        """One row into stats.jsonl (and TensorBoard's ``group/`` scalars at ``x``)."""
+        stats_file.write(json.dumps(row) + "\n")
+        stats_file.flush()
+        all_stats.append(row)
+        if board is not None:
+            for key in scalars:
+                board.add_scalar(f"{group}/{key}", row[key], x)
+
     start = last_time = time.perf_counter()
     last_step = first_step = step
     try:
@@ -514,12 +524,7 @@ def train(
                             f"d_loss: {row['d_loss']:.4f}, g_loss: {row['g_loss']:.4f}, "
                             f"D(x): {row['D(x)']:.2f}, D(G(z)): {row['D(G(z))']:.2f}"
                         )
-                        stats_file.write(json.dumps(row) + "\n")
-                        stats_file.flush()
-                        all_stats.append(row)
-                        if board is not None:
-                            for key in ("d_loss", "g_loss", "D(x)", "D(G(z))", "images_per_s"):
-                                board.add_scalar(f"train/{key}", row[key], step)
+                        record(row, "train", ("d_loss", "g_loss", "D(x)", "D(G(z))", "images_per_s"), step)
                         if bar is not None:
                             bar.set_postfix(
                                 epoch=epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
@@ -551,12 +556,7 @@ def train(
                         f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
                         f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"
                     )
-                    stats_file.write(json.dumps(row) + "\n")
-                    stats_file.flush()
-                    all_stats.append(row)
-                    if board is not None:
-                        board.add_scalar("eval/fid", row["fid"], epoch + 1)
-                        board.add_scalar("eval/is", row["is"], epoch + 1)
+                    record(row, "eval", ("fid", "is"), epoch + 1)
                 epoch += 1
                 if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stop.signum is not None:
                     if not (_finite(trainer.G) and _finite(trainer.D)):

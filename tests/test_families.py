@@ -211,3 +211,20 @@ def test_raw_and_ema_weights_differ(preset_runs, tmp_path):
     assert not np.array_equal(
         np.load(tmp_path / "ema.npz")["images"], np.load(tmp_path / "raw.npz")["images"]
     )
+
+
+def test_minibatch_std_lets_d_see_the_batch():
+    cfg = make_config("cdcgan", minibatch_std=True)
+    torch.manual_seed(0)
+    _, D = build_networks(cfg)
+    D.eval()
+    x, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8) % 10
+    alike = x[:1].expand(8, -1, -1, -1)  # a batch of one drawing repeated
+    mixed = torch.cat([x[:1], x[1:]])
+    assert not torch.allclose(D(alike, labels)[0], D(mixed, labels)[0])  # same sample, other batch
+    assert not D.batch_independent  # real and fake must not share a call
+    _, D_plain = build_networks(make_config("cdcgan"))
+    D_plain.eval()
+    torch.testing.assert_close(D_plain(alike, labels)[0], D_plain(x[:1], labels[:1])[0])
+    with pytest.raises(UserError, match="minibatch-std"):
+        make_config("wgan-gp", minibatch_std=True)

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help=f"spectral normalisation in D (seed: {d.spectral_norm})",
     )
+    t.add_argument(
+        "--minibatch-std",
+        action=argparse.BooleanOptionalAction,
+        help=f"minibatch standard deviation feature in the conv D (seed: {d.minibatch_std})",
+    )
     t.add_argument("--n-critic", type=_positive_int, help=f"D updates per G update (seed: {d.n_critic})")
     t.add_argument(
         "--gp-lambda", type=_nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
@@ -238,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
-        "arch loss conditional d_norm spectral_norm n_critic gp_lambda ema_decay "
+        "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard"
     ).split()
     if args.resume is not None:

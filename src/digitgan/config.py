@@ -28,6 +28,7 @@ class TrainConfig:
     hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
     d_norm: str = "batch"  # conv D: batch, layer or none
     spectral_norm: bool = False  # spectral normalisation on every D layer
+    minibatch_std: bool = False  # conv D sees the batch's feature spread (against mode collapse)
     n_critic: int = 1  # D updates per G update
     gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp)
     ema_decay: float = 0.0  # EMA of G's weights; 0 = off
@@ -90,6 +91,10 @@ class TrainConfig:
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
             (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
             (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),
+            (
+                not (self.minibatch_std and self.loss == "wgan-gp"),
+                "--minibatch-std couples the samples of a batch; the per-sample gradient penalty of wgan-gp needs them apart",
+            ),
             (self.gp_lambda >= 0, f"--gp-lambda must be >= 0, got {self.gp_lambda}"),
             (0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}"),
             (

@@ -126,9 +126,15 @@ class ConvDiscriminator(nn.Module):
     digit within a few epochs here)."""
 
     def __init__(
-        self, width: int = 64, conditional: bool = False, norm: str = "batch", sn: bool = False
+        self,
+        width: int = 64,
+        conditional: bool = False,
+        norm: str = "batch",
+        sn: bool = False,
+        mbstd: bool = False,
     ) -> None:
         super().__init__()
+        self.mbstd = mbstd
         wrap = spectral_norm if sn else (lambda m: m)
         norms: dict[str, Callable[[], nn.Module]] = {
             "batch": lambda: nn.BatchNorm2d(2 * width),
@@ -146,13 +152,19 @@ class ConvDiscriminator(nn.Module):
             nn.LeakyReLU(0.2),
             nn.Flatten(),  # (B, 2w * 49)
         )
-        self.head = wrap(nn.Linear(2 * width * 49, 1))
+        self.head = wrap(nn.Linear((2 * width + mbstd) * 49, 1))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional:
             planes = F.one_hot(labels, NUM_CLASSES).to(x.dtype)[:, :, None, None]  # (B, 10, 1, 1)
             x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)  # (B, 11, 28, 28)
-        return self.head(self.body(x)).view(-1)  # (B,) logits
+        h = self.body(x)  # (B, 2w * 49)
+        if self.mbstd:
+            # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
+            # spread as one more feature map, so D can see a G that draws everything alike.
+            spread = h.std(0, unbiased=False).mean().expand(h.shape[0], 49)  # (B, 49)
+            h = torch.cat([h, spread], 1)
+        return self.head(h).view(-1)  # (B,) logits
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -176,7 +188,10 @@ def _mlp(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
 
 def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional)
-    D = ConvDiscriminator(cfg.hidden_dim, cfg.conditional, norm=cfg.d_norm, sn=cfg.spectral_norm)
+    D = ConvDiscriminator(
+        cfg.hidden_dim, cfg.conditional, norm=cfg.d_norm, sn=cfg.spectral_norm, mbstd=cfg.minibatch_std
+    )
+    D.batch_independent = D.batch_independent and not cfg.minibatch_std  # real and fake batches apart
     # spectral_norm keeps its own parametrisation: initialise only plain layers
     dcgan_init(G)
     if not cfg.spectral_norm:

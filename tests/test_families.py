@@ -56,6 +56,7 @@ def test_preset_hyperparameters():
     )
     assert wgan.d_norm != "batch"
     assert make_config("cgan").conditional and make_config("cdcgan").conditional
+    assert make_config("cdcgan").minibatch_std and not make_config("dcgan").minibatch_std
     assert make_config("seed").ema_decay == 0  # the tutorial has no EMA
     with pytest.raises(UserError, match="batch statistics"):
         make_config("wgan-gp", d_norm="batch")
@@ -223,7 +224,7 @@ def test_minibatch_std_lets_d_see_the_batch():
     mixed = torch.cat([x[:1], x[1:]])
     assert not torch.allclose(D(alike, labels)[0], D(mixed, labels)[0])  # same sample, other batch
     assert not D.batch_independent  # real and fake must not share a call
-    _, D_plain = build_networks(make_config("cdcgan"))
+    _, D_plain = build_networks(make_config("cdcgan", minibatch_std=False))
     D_plain.eval()
     torch.testing.assert_close(D_plain(alike, labels)[0], D_plain(x[:1], labels[:1])[0])
     with pytest.raises(UserError, match="minibatch-std"):

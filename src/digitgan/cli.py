@@ -62,7 +62,7 @@ _unit_float = _number(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from digitgan.config import PRESETS, TrainConfig
+    from digitgan.config import ARCHS, D_NORMS, LOSSES, PRESETS, TrainConfig
     from digitgan.data import DATASETS
 
     d = TrainConfig()
@@ -83,18 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, help=f"Adam learning rate (seed: {d.lr})")
     t.add_argument("--beta1", type=_unit_float, help=f"Adam beta1 (seed: {d.beta1})")
     t.add_argument("--beta2", type=_unit_float, help=f"Adam beta2 (seed: {d.beta2})")
-    t.add_argument("--arch", choices=["mlp", "conv"], help=f"network family (seed: {d.arch})")
-    t.add_argument(
-        "--loss", choices=["bce", "wgan-gp", "hinge"], help=f"adversarial objective (seed: {d.loss})"
-    )
+    t.add_argument("--arch", choices=ARCHS, help=f"network family (seed: {d.arch})")
+    t.add_argument("--loss", choices=LOSSES, help=f"adversarial objective (seed: {d.loss})")
     t.add_argument(
         "--conditional",
         action=argparse.BooleanOptionalAction,
         help=f"G and D see the digit's label (seed: {d.conditional})",
     )
-    t.add_argument(
-        "--d-norm", choices=["batch", "layer", "none"], help=f"conv D normalisation (seed: {d.d_norm})"
-    )
+    t.add_argument("--d-norm", choices=D_NORMS, help=f"conv D normalisation (seed: {d.d_norm})")
     t.add_argument(
         "--spectral-norm",
         action=argparse.BooleanOptionalAction,

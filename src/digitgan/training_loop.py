@@ -452,13 +452,6 @@ def train(
             f"digitgan: TensorBoard logs in {run_dir / 'tensorboard'}; view with: tensorboard --logdir {run_dir}"
         )
 
-    def save_training_state(epoch: int, pos: int, order: torch.Tensor | None, elapsed: float) -> None:
-        tensors, meta = trainer.state()
-        tensors["rng.data"] = data_rng.get_state()
-        tensors["data.order"] = order if order is not None else torch.zeros(0, dtype=torch.int64)
-        meta.update(epoch=epoch, pos=pos, step=step, elapsed_s=elapsed, config=cfg.to_dict())
-        save_state(ckpt / "state.safetensors", tensors, meta)
-
     def save_snapshot() -> None:
         """The inference weights (G, D, EMA) and their config, apart from the full state."""
         meta = {"config": cfg.to_json(), "data_md5": data.md5}
@@ -472,6 +465,23 @@ def train(
         last = "the last good checkpoint is kept in " + str(ckpt)
         return Diverged(
             f"training diverged at {where}: a loss or weight is NaN or inf; {last}; try a lower --lr"
+        )
+
+    def checkpoint(epoch: int, pos: int, order: torch.Tensor | None, where: str) -> None:
+        """Save the full state, never a non-finite one: that would replace the last good state."""
+        if not (_finite(trainer.G) and _finite(trainer.D)):
+            raise diverged(where)
+        tensors, meta = trainer.state()
+        tensors["rng.data"] = data_rng.get_state()
+        tensors["data.order"] = order if order is not None else torch.zeros(0, dtype=torch.int64)
+        elapsed = elapsed0 + time.perf_counter() - start
+        meta.update(epoch=epoch, pos=pos, step=step, elapsed_s=elapsed, config=cfg.to_dict())
+        save_state(ckpt / "state.safetensors", tensors, meta)
+
+    def interrupted(signum: int, where: str) -> Interrupted:
+        name = signal.Signals(signum).name
+        return Interrupted(
+            signum, f"{name}: stopped {where}; state saved; continue with: digitgan train --resume {run_dir}"
         )
 
     all_stats: list[dict] = []
@@ -530,15 +540,8 @@ def train(
                                 epoch=epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
                             )
                     if stop.signum is not None and i + 1 < steps_per_epoch:
-                        if not (_finite(trainer.G) and _finite(trainer.D)):
-                            raise diverged(f"epoch {epoch + 1}, step {i + 1}")
-                        save_training_state(epoch, i + 1, order, elapsed0 + time.perf_counter() - start)
-                        name = signal.Signals(stop.signum).name
-                        raise Interrupted(
-                            stop.signum,
-                            f"{name}: stopped at epoch {epoch + 1}, step {i + 1}; state saved; "
-                            f"continue with: digitgan train --resume {run_dir}",
-                        )
+                        checkpoint(epoch, i + 1, order, f"epoch {epoch + 1}, step {i + 1}")
+                        raise interrupted(stop.signum, f"at epoch {epoch + 1}, step {i + 1}")
                 pos = 0
                 # As the tutorial: the last real batch of the first epoch, and every epoch the
                 # fakes of its last G step, as save_image grids (8 per row).
@@ -559,16 +562,10 @@ def train(
                     record(row, "eval", ("fid", "is"), epoch + 1)
                 epoch += 1
                 if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs or stop.signum is not None:
-                    if not (_finite(trainer.G) and _finite(trainer.D)):
-                        raise diverged(f"the end of epoch {epoch}")
-                    save_training_state(epoch, 0, None, elapsed0 + time.perf_counter() - start)
+                    checkpoint(epoch, 0, None, f"the end of epoch {epoch}")
                     save_snapshot()
                 if stop.signum is not None and epoch < cfg.epochs:
-                    name = signal.Signals(stop.signum).name
-                    raise Interrupted(
-                        stop.signum,
-                        f"{name}: stopped after epoch {epoch}; state saved; continue with: digitgan train --resume {run_dir}",
-                    )
+                    raise interrupted(stop.signum, f"after epoch {epoch}")
         seconds = time.perf_counter() - start
         if bar is not None:
             bar.close()

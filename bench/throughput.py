@@ -135,7 +135,7 @@ def main() -> None:
 
     sampling = {}
     for name, loop in (("seed", seed), ("dcgan", dcgan)):
-        G = loop.trainer.sampler.eval()
+        G = loop.trainer.sampler
         generate(G, 1000, 0, loop.cfg.latent_dim)
         t = time.perf_counter()
         generate(G, 10_000, 0, loop.cfg.latent_dim)

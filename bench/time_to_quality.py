@@ -55,12 +55,10 @@ def main() -> None:
     )
 
     def evaluate(seconds: float, steps: int) -> dict:
-        G = trainer.sampler.eval()
-        fakes = to_uint8(
-            generate(G, args.n, seed=0, latent_dim=cfg.latent_dim, labels=sample_labels(cfg, args.n))
-        )
-        trainer.G.train()
-        fakes = fakes[:, 0]
+        labels = sample_labels(cfg, args.n)
+        fakes = to_uint8(generate(trainer.sampler, args.n, seed=0, latent_dim=cfg.latent_dim, labels=labels))[
+            :, 0
+        ]
         row = {"train_s": seconds, "steps": steps, "epochs": steps * cfg.batch_size / len(images)}
         row.update(quick_scores(fakes, evaluator, ref))
         print(

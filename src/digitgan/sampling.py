@@ -34,17 +34,23 @@ def generate(
 ) -> torch.Tensor:
     """``n`` images (n, 1, 28, 28) in [-1, 1] on the CPU, of the digits ``labels`` (n,) for a
     conditional G. The noise is drawn on the CPU from its own generator, so the same seed
-    gives the same digits on any device. G is used as it is (call ``.eval()`` first)."""
+    gives the same digits on any device. G runs in eval mode (BatchNorm's running
+    statistics) and is left in the mode it was in."""
     device = next(G.parameters()).device
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, latent_dim, generator=rng)
     label_chunks = labels.split(CHUNK) if labels is not None else [None] * len(z.split(CHUNK))
-    return torch.cat(
-        [
-            G(chunk.to(device), None if y is None else y.to(device)).float().cpu()
-            for chunk, y in zip(z.split(CHUNK), label_chunks, strict=True)
-        ]
-    )
+    was_training = G.training
+    G.eval()
+    try:
+        return torch.cat(
+            [
+                G(chunk.to(device), None if y is None else y.to(device)).float().cpu()
+                for chunk, y in zip(z.split(CHUNK), label_chunks, strict=True)
+            ]
+        )
+    finally:
+        G.train(was_training)
 
 
 def grid_png_bytes(images: torch.Tensor, nrow: int | None = None) -> bytes:

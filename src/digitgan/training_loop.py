@@ -50,7 +50,7 @@ from digitgan.losses import build_objective
 from digitgan.networks import build_networks
 from digitgan.optim import LeanAdam
 from digitgan.pictures import make_pictures
-from digitgan.sampling import denorm
+from digitgan.sampling import denorm, generate
 
 
 def resolve_device(name: str) -> torch.device:
@@ -281,15 +281,11 @@ def sample_labels(cfg: TrainConfig, n: int) -> torch.Tensor | None:
     return torch.arange(n) % 10 if cfg.conditional else None
 
 
-@torch.no_grad()
-def fixed_grid(trainer: Trainer, z: torch.Tensor, path: Path) -> None:
+def fixed_grid(trainer: Trainer, path: Path) -> None:
     """100 digits from the same noise every epoch (rows are digits 0-9 when conditional)."""
-    labels = (torch.arange(100) // 10).to(trainer.device) if trainer.cfg.conditional else None
-    G = trainer.sampler
-    was_training = G.training
-    G.eval()
-    images = G(z, labels)
-    G.train(was_training)
+    cfg = trainer.cfg
+    labels = torch.arange(100) // 10 if cfg.conditional else None
+    images = generate(trainer.sampler, 100, seed=cfg.seed + 3, latent_dim=cfg.latent_dim, labels=labels)
     save_image(denorm(images), path, nrow=10)
 
 
@@ -299,20 +295,16 @@ def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
     from digitgan.data import to_uint8
     from digitgan.evaluation import quick_scores, reference
     from digitgan.evaluator import ensure_evaluator
-    from digitgan.sampling import generate
 
     evaluator = ensure_evaluator(cfg.evaluator, cfg.data_root, stream)
     ref = reference(evaluator, cfg.data_root)
 
     def evaluate(G: torch.nn.Module) -> dict:
         start = time.perf_counter()
-        was_training = G.training
-        G.eval()
         labels = sample_labels(cfg, cfg.eval_n)
         images = to_uint8(generate(G, cfg.eval_n, seed=cfg.seed, latent_dim=cfg.latent_dim, labels=labels))[
             :, 0
         ]
-        G.train(was_training)
         scores = quick_scores(images, evaluator, ref)
         return {**scores, "eval_n": cfg.eval_n, "eval_s": time.perf_counter() - start}
 
@@ -430,8 +422,6 @@ def train(
     objective = trainer.objective
     images_u8, labels_all = images_u8.to(device), labels_all.to(device)
     B = cfg.batch_size
-    fixed_z = torch.randn(100, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 3))
-    fixed_z = fixed_z.to(device)
     check_every_step = device.type == "cpu"  # reading a CPU scalar costs no synchronisation
 
     show_bar = stream.isatty() if progress is None else progress
@@ -549,7 +539,7 @@ def train(
                     save_image(denorm(real), run_dir / "samples" / "real_images.png")
                 save_image(denorm(out["fake"]), run_dir / "samples" / f"fake_images-{epoch + 1}.png")
                 grid_path = run_dir / "samples" / f"fixed-{epoch + 1:04d}.png"
-                fixed_grid(trainer, fixed_z, grid_path)
+                fixed_grid(trainer, grid_path)
                 if board is not None:
                     grid = torch.from_numpy(np.array(Image.open(grid_path).convert("L")))[None]  # (1, H, W)
                     board.add_image("samples/fixed_noise", grid, epoch + 1)

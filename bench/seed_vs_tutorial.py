@@ -2,8 +2,10 @@
 
     python bench/seed_vs_tutorial.py --data-root ../shared/data --steps 300 --rounds 5
 
-Both run in this process on the same machine and threads, for the same number of steps,
-alternating (tutorial, digitgan, tutorial, ...) so that load from elsewhere hits both alike.
+All run in this process on the same machine and threads, for the same number of steps,
+alternating (tutorial, autograd, digitgan, tutorial, ...) so that load from elsewhere hits
+all alike. "autograd" is digitgan's seed step through autograd (``Trainer(fast=False)``),
+"digitgan" the default, with the backward written out (src/digitgan/mlp_step.py).
 Seconds per epoch = seconds per step x 600 (60,000 images / batch 100). The table shows the
 median over rounds and the ratio of medians; JSON goes to bench/results/ (or --json).
 
@@ -34,11 +36,12 @@ STEPS_PER_EPOCH = 600
 
 
 class DigitganLoop:
-    """digitgan's seed preset through its real Trainer and batching; logs every 200 steps."""
+    """digitgan's seed preset through its real Trainer and batching; logs every 200 steps.
+    ``fast=False``: the same step through autograd instead of the hand-written backward."""
 
-    def __init__(self, data_root: str, device: torch.device) -> None:
+    def __init__(self, data_root: str, device: torch.device, fast: bool = True) -> None:
         cfg = make_config("seed", data_root=data_root, device=device.type)
-        self.trainer = Trainer(cfg, device)
+        self.trainer = Trainer(cfg, device, fast=fast)
         data = load_dataset("mnist", data_root)
         self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.rng = torch.Generator().manual_seed(1)
@@ -79,6 +82,7 @@ def main() -> None:
     device = torch.device(args.device)
     loops = {
         "tutorial": TutorialLoop(args.data_root, device),
+        "autograd": DigitganLoop(args.data_root, device, fast=False),
         "digitgan": DigitganLoop(args.data_root, device),
     }
     for loop in loops.values():  # warm-up: first-call allocations, thread pools
@@ -94,11 +98,13 @@ def main() -> None:
         )
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med["tutorial"] / med["digitgan"]
+    fast_gain = med["autograd"] / med["digitgan"]
     print()
     print(f"{'loop':<10} {'s/epoch (median)':>17} {'images/s':>10} {'min':>7} {'max':>7}")
     for name, t in times.items():
         print(f"{name:<10} {med[name]:>17.2f} {60_000 / med[name]:>10,.0f} {min(t):>7.2f} {max(t):>7.2f}")
     print(f"speed-up (tutorial / digitgan): {ratio:.2f}x")
+    print(f"hand-written step (autograd / digitgan): {fast_gain:.2f}x")
     result = {
         "benchmark": "seed_vs_tutorial",
         "machine": {
@@ -114,6 +120,7 @@ def main() -> None:
         "seconds_per_epoch": times,
         "median_seconds_per_epoch": med,
         "speedup": ratio,
+        "speedup_of_handwritten_step_over_autograd": fast_gain,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

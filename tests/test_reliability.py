@@ -23,7 +23,6 @@ from digitgan.config import make_config
 from digitgan.data import parse_idx
 from digitgan.errors import UserError
 from digitgan.evaluation import load_samples
-from digitgan.losses import BCELoss
 from digitgan.networks import MLPGenerator
 from digitgan.training_loop import Interrupted, Trainer, train
 
@@ -112,15 +111,15 @@ def test_damaged_state_is_named(damage, tmp_path, data_root, capsys, monkeypatch
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, data_root, monkeypatch, capsys):
-    original = BCELoss.d_loss
+    original = Trainer.step
     calls = {"n": 0}
 
     def poisoned(self, *args, **kwargs):
-        loss, real_out, fake_out = original(self, *args, **kwargs)
+        out = original(self, *args, **kwargs)
         calls["n"] += 1
-        return (loss * float("nan") if calls["n"] >= 25 else loss), real_out, fake_out
+        return {**out, "d_loss": out["d_loss"] * float("nan")} if calls["n"] >= 25 else out
 
-    monkeypatch.setattr(BCELoss, "d_loss", poisoned)
+    monkeypatch.setattr(Trainer, "step", poisoned)
     args = [
         "train",
         "--data-root",

@@ -28,8 +28,17 @@ class LeanAdam:
         for p in self.params:
             p.grad = None
 
-    def step(self) -> None:
-        grads = [p.grad for p in self.params]
+    def step(self, grads: list[torch.Tensor] | None = None) -> None:
+        """One update from the parameters' ``.grad``, or from ``grads`` (one per parameter,
+        in order) when given."""
+        if grads is not None and self._state_lists is None:
+            for p, g in zip(self.params, grads, strict=True):
+                p.grad = g
+            self.step()  # creates the state through torch.optim.Adam
+            self.zero_grad()
+            return
+        if grads is None:
+            grads = [p.grad for p in self.params]
         if self._state_lists is None or any(g is None for g in grads):
             self.opt.step()  # creates the state on the first call; handles missing grads
             if all(p in self.opt.state for p in self.params):

@@ -47,6 +47,7 @@ from digitgan.config import TrainConfig
 from digitgan.data import load_dataset, to_model_range
 from digitgan.errors import UserError
 from digitgan.losses import build_objective
+from digitgan.mlp_step import fast_step_for
 from digitgan.networks import build_networks
 from digitgan.optim import LeanAdam
 from digitgan.pictures import make_pictures
@@ -142,9 +143,11 @@ class EMA:
 
 class Trainer:
     """The networks, their optimisers, EMA and the noise source; :meth:`step` is one
-    discriminator update, followed by a generator update every ``n_critic``-th call."""
+    discriminator update, followed by a generator update every ``n_critic``-th call.
+    ``fast=False`` trains the tutorial's GAN through autograd instead of mlp_step.py (for
+    tests and benchmarks)."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device, fast: bool = True) -> None:
         self.cfg, self.device = cfg, device
         torch.manual_seed(cfg.seed)  # weight initialisation
         self.noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
@@ -157,6 +160,14 @@ class Trainer:
         self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.d_steps = 0
         self.last_g: dict[str, torch.Tensor] = {}  # outputs of the latest G step
+        # The tutorial's GAN takes a hand-written backward (mlp_step.py): same updates, faster.
+        self.fast_step = (
+            fast_step_for(
+                self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
+            )
+            if fast
+            else None
+        )
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """Everything needed to continue bit for bit: weights, EMA, optimisers, step counters
@@ -220,6 +231,13 @@ class Trainer:
         """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
         update if this is an ``n_critic``-th call. Returns device tensors (no
         synchronisation): losses, D's raw outputs, and the latest G step's fakes."""
+        if self.fast_step is not None:
+            out = self.fast_step(real)
+            self.d_steps += 1
+            if self.ema is not None:
+                self.ema.update(self.G)
+            self.last_g = {"g_loss": out["g_loss"], "fake": out["fake"]}
+            return out
         G, D, objective = self.G, self.D, self.objective
         B = real.shape[0]
         real_labels = labels if self.cfg.conditional else None

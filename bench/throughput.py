@@ -7,9 +7,12 @@ FlopCounterMode (the analytic formula of every matmul and convolution, forward a
 backward), this machine's fp32 peak from a 2048 x 2048 matrix product, and the measured
 step time. Prints each loop's achieved GFLOP/s, its share of the peak, and the floor in
 seconds per epoch (the epoch's FLOPs at peak). The seed preset also runs against the
-tutorial's own loop, alternating in one process. Then: the time to sample 10,000 digits,
-and the resident memory after each of three seed epochs (growth would be a leak). JSON
-goes to bench/results/throughput.json.
+tutorial's own loop and against its own step through autograd (``Trainer(fast=False)``),
+all alternating in one process. The ", kernels" rows replay the matrix products,
+convolutions and fused Adam updates recorded from one real step, back to back with nothing
+between them: the attainable floor with these kernels on this machine. Then: the time to
+sample 10,000 digits, and the resident memory after each of --memory-epochs seed epochs
+(growth would be a leak). JSON goes to bench/results/throughput.json.
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ def main() -> None:
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--steps", type=int, default=300, help="steps per timed run")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    p.add_argument("--memory-epochs", type=int, default=3, help="seed epochs over which memory is tracked")
     p.add_argument("--json", type=Path, default=Path("bench/results/throughput.json"))
     args = p.parse_args()
 
@@ -218,12 +222,14 @@ def main() -> None:
     results["sampling_10k_s"] = sampling
 
     rss = [rss_mb()]
-    for _ in range(3):
+    for _ in range(args.memory_epochs):
         seed.run(seed.steps_per_epoch)
         rss.append(rss_mb())
     results["seed_rss_mb_after_epochs"] = rss
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"resident memory before and after 3 seed epochs (MB): {', '.join(f'{v:.0f}' for v in rss)}")
+    print(
+        f"resident memory before and after {args.memory_epochs} seed epochs (MB): {', '.join(f'{v:.0f}' for v in rss)}"
+    )
     print(f"peak resident memory of this process: {results['peak_rss_mb']:.0f} MB")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,76 @@
+"""The benchmarks run from a clone and write what the README quotes. No wall-clock
+assertions: only that the figures exist, are consistent, and count the right work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(script: str, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args], check=True, cwd=REPO, capture_output=True
+    )
+
+
+def seed_step_flops(batch: int = 100, latent: int = 64, hidden: int = 256, image: int = 784) -> int:
+    """FLOPs of one seed step from the layer sizes (2 per multiply-add)."""
+    g_layers = [(latent, hidden), (hidden, hidden), (hidden, image)]
+    d_layers = [(image, hidden), (hidden, hidden), (hidden, 1)]
+
+    def fwd(layers, rows):
+        return sum(2 * rows * i * o for i, o in layers)
+
+    # D step: G forward (no graph); D forward on 2B rows; D backward: weight gradients of
+    # every layer, input gradients of all but the first (the images need none).
+    d_step = fwd(g_layers, batch) + 2 * fwd(d_layers, 2 * batch) + fwd(d_layers[1:], 2 * batch)
+    # G step: G and D forward; D backward to its input only; G backward: weight gradients
+    # of every layer, input gradients of all but the first (z needs none).
+    g_step = (
+        fwd(g_layers, batch) + 2 * fwd(d_layers, batch) + 2 * fwd(g_layers, batch) - fwd(g_layers[:1], batch)
+    )
+    return d_step + g_step
+
+
+@pytest.mark.slow
+def test_throughput_benchmark(tmp_path, data_root):
+    out = tmp_path / "throughput.json"
+    args = ["--steps", "5", "--rounds", "1", "--memory-epochs", "1", "--json", str(out)]
+    run_bench("throughput.py", "--data-root", str(data_root), *args)
+    result = json.loads(out.read_text())
+    rows = result["presets"]
+    expected = {"tutorial (seed)", "seed, autograd", "seed", "dcgan", "seed, kernels", "dcgan, kernels"}
+    assert set(rows) == expected
+    assert rows["seed"]["gflop_per_step"] * 1e9 == seed_step_flops() == 568_934_400
+    for row in rows.values():
+        assert row["ms_per_step"] > 0 and row["floor_s_per_epoch"] > 0
+        assert row["times_floor"] == pytest.approx(row["s_per_epoch"] / row["floor_s_per_epoch"])
+    assert result["peak_gflops"] > 0
+    assert set(result["sampling_10k_s"]) == {"seed", "dcgan"}
+    assert len(result["seed_rss_mb_after_epochs"]) == 2
+
+
+def test_seed_vs_tutorial_benchmark(tmp_path, data_root):
+    out = tmp_path / "svt.json"
+    run_bench(
+        "seed_vs_tutorial.py",
+        "--data-root",
+        str(data_root),
+        "--steps",
+        "10",
+        "--rounds",
+        "1",
+        "--json",
+        str(out),
+    )
+    result = json.loads(out.read_text())
+    med = result["median_seconds_per_epoch"]
+    assert set(med) == {"tutorial", "autograd", "digitgan"}
+    assert result["speedup"] == pytest.approx(med["tutorial"] / med["digitgan"])
+    assert result["machine"]["cores"] >= 1

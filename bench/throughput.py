@@ -4,7 +4,8 @@
 
 For the seed and dcgan presets: FLOPs of one training step counted by PyTorch's
 FlopCounterMode (the analytic formula of every matmul and convolution, forward and
-backward), this machine's fp32 peak from a 2048 x 2048 matrix product, and the measured
+backward), this machine's fp32 peak from a 2048 x 2048 matrix product (8192 on a GPU,
+``--device cuda``), and the measured
 step time. Prints each loop's achieved GFLOP/s, its share of the peak, and the floor in
 seconds per epoch (the epoch's FLOPs at peak). The seed preset also runs against the
 tutorial's own loop and against its own step through autograd (``Trainer(fast=False)``),
@@ -36,14 +37,22 @@ from digitgan.training_loop import Trainer, epoch_batches, epoch_order
 from digitgan.tutorial import TutorialLoop
 
 
-def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so that wall-clock time covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     for _ in range(3):
         a @ b
     times = []
     for _ in range(repeats):
+        sync(device)
         t = time.perf_counter()
         a @ b
+        sync(device)
         times.append(time.perf_counter() - t)
     return 2 * n**3 / statistics.median(times) / 1e9  # GFLOP/s
 
@@ -74,23 +83,25 @@ class RecordKernels(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
-def kernels_only(calls: list, repeats: int) -> float:
+def kernels_only(calls: list, repeats: int, device: torch.device) -> float:
     """Seconds per step for a step's recorded kernels run back to back, nothing between."""
     times = []
     for _ in range(repeats):
+        sync(device)
         t = time.perf_counter()
         for func, args, kwargs in calls:
             func(*args, **kwargs)
+        sync(device)
         times.append(time.perf_counter() - t)
     return statistics.median(times[1:])
 
 
 class PresetLoop:
-    def __init__(self, preset: str, data_root: str, fast: bool = True) -> None:
-        self.cfg = make_config(preset, data_root=data_root, device="cpu")
-        self.trainer = Trainer(self.cfg, torch.device("cpu"), fast=fast)
+    def __init__(self, preset: str, data_root: str, device: torch.device, fast: bool = True) -> None:
+        self.cfg = make_config(preset, data_root=data_root, device=device.type)
+        self.trainer = Trainer(self.cfg, device, fast=fast)
         data = load_dataset("mnist", data_root)
-        self.images, self.labels = data.images, data.labels
+        self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.rng = torch.Generator().manual_seed(1)
         self.steps_per_epoch = len(self.images) // self.cfg.batch_size
         self._batches = self._forever()
@@ -127,16 +138,28 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300, help="steps per timed run")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     p.add_argument("--memory-epochs", type=int, default=3, help="seed epochs over which memory is tracked")
+    p.add_argument("--device", default="cpu", help="cpu or cuda: where every loop runs")
     p.add_argument("--json", type=Path, default=Path("bench/results/throughput.json"))
     args = p.parse_args()
+    device = torch.device(args.device)
 
-    peak = matmul_peak()
-    print(f"fp32 matmul peak (2048 x 2048): {peak:.0f} GFLOP/s on {torch.get_num_threads()} threads")
-    results: dict = {"peak_gflops": peak, "threads": torch.get_num_threads(), "presets": {}}
+    peak_n = 2048 if device.type == "cpu" else 8192  # a GPU needs a larger product to fill
+    peak = matmul_peak(device, peak_n)
+    where = (
+        f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    )
+    print(f"fp32 matmul peak ({peak_n} x {peak_n}): {peak:.0f} GFLOP/s on {where}")
+    results: dict = {
+        "device": where,
+        "peak_gflops": peak,
+        "peak_matrix_size": peak_n,
+        "threads": torch.get_num_threads(),
+        "presets": {},
+    }
 
-    seed, dcgan = PresetLoop("seed", args.data_root), PresetLoop("dcgan", args.data_root)
-    autograd = PresetLoop("seed", args.data_root, fast=False)
-    tutorial = TutorialLoop(args.data_root)
+    seed, dcgan = PresetLoop("seed", args.data_root, device), PresetLoop("dcgan", args.data_root, device)
+    autograd = PresetLoop("seed", args.data_root, device, fast=False)
+    tutorial = TutorialLoop(args.data_root, device)
     loops = {"tutorial (seed)": tutorial, "seed, autograd": autograd, "seed": seed, "dcgan": dcgan}
     flops = {name: seed.step_flops() for name in loops} | {"dcgan": dcgan.step_flops()}
     assert autograd.step_flops() == flops["seed"]  # the hand-written step does the same products
@@ -152,11 +175,13 @@ def main() -> None:
     for r in range(args.rounds):
         for name, loop in loops.items():
             steps = args.steps if name != "dcgan" else max(args.steps // 10, 10)
+            sync(device)
             t = time.perf_counter()
             loop.run(steps)
+            sync(device)
             times[name].append((time.perf_counter() - t) / steps)
-        kernel_times["seed"].append(kernels_only(kernels["seed"], 50))
-        kernel_times["dcgan"].append(kernels_only(kernels["dcgan"], 5))
+        kernel_times["seed"].append(kernels_only(kernels["seed"], 50, device))
+        kernel_times["dcgan"].append(kernels_only(kernels["dcgan"], 5, device))
         print(f"round {r + 1}/{args.rounds} done")
 
     print()
@@ -231,6 +256,9 @@ def main() -> None:
         f"resident memory before and after {args.memory_epochs} seed epochs (MB): {', '.join(f'{v:.0f}' for v in rss)}"
     )
     print(f"peak resident memory of this process: {results['peak_rss_mb']:.0f} MB")
+    if device.type == "cuda":
+        results["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        print(f"peak GPU memory allocated: {results['peak_gpu_memory_mb']:.0f} MB")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -161,8 +161,9 @@ def main() -> None:
     autograd = PresetLoop("seed", args.data_root, device, fast=False)
     tutorial = TutorialLoop(args.data_root, device)
     loops = {"tutorial (seed)": tutorial, "seed, autograd": autograd, "seed": seed, "dcgan": dcgan}
-    flops = {name: seed.step_flops() for name in loops} | {"dcgan": dcgan.step_flops()}
-    assert autograd.step_flops() == flops["seed"]  # the hand-written step does the same products
+    seed_flops = seed.step_flops()
+    assert autograd.step_flops() == seed_flops  # the hand-written step does the same products
+    flops = {name: seed_flops for name in loops} | {"dcgan": dcgan.step_flops()}
     steps_per_epoch = {name: 600 for name in loops} | {"dcgan": dcgan.steps_per_epoch}
     batch = {name: 100 for name in loops} | {"dcgan": dcgan.cfg.batch_size}
     # The same step's products, convolutions and Adam updates replayed back to back: what

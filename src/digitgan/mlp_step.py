@@ -111,6 +111,12 @@ class MLPGANStep:
         g = aten.leaky_relu_backward(torch.mm(g, V2), a1, self.slope, False)
         return torch.mm(g, V1)
 
+    @staticmethod
+    def _weight_grads(g: torch.Tensor, inputs: torch.Tensor, weight_grad, bias_grad) -> None:
+        """A linear layer's gradients from d loss / d output ``g`` and the layer's ``inputs``."""
+        torch.mm(g.t(), inputs, out=weight_grad)
+        torch.sum(g, 0, out=bias_grad)
+
     @torch.no_grad()
     def __call__(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         B = real.shape[0]
@@ -135,14 +141,11 @@ class MLPGANStep:
         g[:B] -= 1
         g.div_(B)
         dV1, dc1, dV2, dc2, dV3, dc3 = self.d_grads
-        torch.mm(g.t(), h2, out=dV3)
-        torch.sum(g, 0, out=dc3)
+        self._weight_grads(g, h2, dV3, dc3)
         g = aten.leaky_relu_backward(torch.mm(g, V3), a2, self.slope, False)
-        torch.mm(g.t(), h1, out=dV2)
-        torch.sum(g, 0, out=dc2)
+        self._weight_grads(g, h1, dV2, dc2)
         g = aten.leaky_relu_backward(torch.mm(g, V2), a1, self.slope, False)
-        torch.mm(g.t(), x, out=dV1)
-        torch.sum(g, 0, out=dc1)
+        self._weight_grads(g, x, dV1, dc1)
         self.opt_d.step(self.d_grads)
 
         # Generator: G(z') -> 1 through the updated D; D's weights get no gradient.
@@ -152,14 +155,11 @@ class MLPGANStep:
         g = self._d_backward_to_input(torch.sigmoid(out).sub_(1).div_(B), a1, a2)
         g = aten.tanh_backward(g, fake)
         dW1, db1, dW2, db2, dW3, db3 = self.g_grads
-        torch.mm(g.t(), u2, out=dW3)
-        torch.sum(g, 0, out=db3)
+        self._weight_grads(g, u2, dW3, db3)
         g = aten.threshold_backward(torch.mm(g, W3), u2, 0)
-        torch.mm(g.t(), u1, out=dW2)
-        torch.sum(g, 0, out=db2)
+        self._weight_grads(g, u1, dW2, db2)
         g = aten.threshold_backward(torch.mm(g, W2), u1, 0)
-        torch.mm(g.t(), z, out=dW1)
-        torch.sum(g, 0, out=db1)
+        self._weight_grads(g, z, dW1, db1)
         self.opt_g.step(self.g_grads)
 
         return {

@@ -161,6 +161,7 @@ class Trainer:
         self.d_steps = 0
         self.last_g: dict[str, torch.Tensor] = {}  # outputs of the latest G step
         # The tutorial's GAN takes a hand-written backward (mlp_step.py): same updates, faster.
+        # The noise source is looked up per call, so a replaced ``trainer.noise`` is honoured.
         self.fast_step = (
             fast_step_for(
                 self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)

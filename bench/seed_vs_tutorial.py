@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 from digitgan.config import make_config
-from digitgan.data import load_dataset
-from digitgan.training_loop import Trainer, epoch_batches, epoch_order
+from digitgan.data import epoch_batches, epoch_order, load_dataset
+from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialLoop
 
 STEPS_PER_EPOCH = 600

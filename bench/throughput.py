@@ -31,9 +31,9 @@ from torch.utils._pytree import tree_map_only
 from torch.utils.flop_counter import FlopCounterMode
 
 from digitgan.config import make_config
-from digitgan.data import load_dataset
+from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.sampling import generate
-from digitgan.training_loop import Trainer, epoch_batches, epoch_order
+from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialLoop
 
 

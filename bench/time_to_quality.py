@@ -23,11 +23,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from digitgan.config import PRESETS, make_config  # noqa: E402
-from digitgan.data import load_dataset, to_uint8  # noqa: E402
+from digitgan.data import epoch_batches, epoch_order, load_dataset, to_uint8  # noqa: E402  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
-from digitgan.sampling import generate  # noqa: E402
-from digitgan.training_loop import Trainer, epoch_batches, epoch_order, sample_labels  # noqa: E402
+from digitgan.sampling import (
+    generate,  # noqa: E402
+    sample_labels,  # noqa: E402
+)
+from digitgan.trainer import Trainer  # noqa: E402
 
 
 def main() -> None:

@@ -46,9 +46,11 @@ def test_missing_evaluator_is_trained_and_announced(tmp_path, data_root, monkeyp
     calls = []
     real_train = evaluator_mod.train_evaluator
 
-    def quick(data_root, path, stream=None):  # the real training, on a small subset
+    def quick(data_root, path, stream=None, dataset="mnist"):  # the real training, on a small subset
         calls.append(path)
-        return real_train(data_root, path, epochs=1, limit=500, stream=stream, progress=False)
+        return real_train(
+            data_root, path, epochs=1, limit=500, stream=stream, progress=False, dataset=dataset
+        )
 
     monkeypatch.setattr(evaluator_mod, "train_evaluator", quick)
     stream = io.StringIO()

@@ -15,7 +15,8 @@ from digitgan.config import PRESETS, make_config
 from digitgan.errors import UserError
 from digitgan.losses import gradient_penalty
 from digitgan.networks import build_networks
-from digitgan.training_loop import EMA, Trainer, train
+from digitgan.trainer import EMA, Trainer
+from digitgan.training_loop import train
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

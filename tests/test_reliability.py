@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import signal
@@ -24,7 +25,9 @@ from digitgan.data import parse_idx
 from digitgan.errors import UserError
 from digitgan.evaluation import load_samples
 from digitgan.networks import MLPGenerator
-from digitgan.training_loop import Interrupted, Trainer, train
+from digitgan.run_folder import Interrupted
+from digitgan.trainer import Trainer
+from digitgan.training_loop import train
 
 
 def _interrupt_after(monkeypatch, n_steps: int) -> None:
@@ -81,7 +84,26 @@ def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root
         wa, wb = load_file(straight.run_dir / "checkpoints" / name), load_file(run_b / "checkpoints" / name)
         assert all(torch.equal(wa[k], wb[k]) for k in wa)
     log = (run_b / "log.txt").read_text()
-    assert "SIGINT: stopped" in log and "resuming" in log
+    assert "SIGINT: stopping" in log and "resuming" in log
+    assert_same_history(straight.run_dir, run_b)
+
+
+TIMING = ("images_per_s", "elapsed_s", "eval_s")
+
+
+def assert_same_history(straight: Path, resumed: Path) -> None:
+    """The resumed run's stats.jsonl holds the uninterrupted run's rows, each once, in order
+    (timings aside), and its log.txt the same training lines."""
+
+    def rows(run: Path) -> list[dict]:
+        lines = (run / "stats.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+    def training_lines(run: Path) -> list[str]:
+        return [line for line in (run / "log.txt").read_text().splitlines() if line.startswith("Epoch [")]
+
+    assert rows(resumed) == rows(straight)
+    assert training_lines(resumed) == training_lines(straight)
 
 
 def test_resume_errors(tmp_path, data_root, capsys, tiny_run):

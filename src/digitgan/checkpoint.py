@@ -18,15 +18,21 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from digitgan.config import TrainConfig
-from digitgan.errors import UserError
+from digitgan.errors import UserError, write_error
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename: the old file
+    stays whole until the new one is. A failed write (a full disk, a file-size limit)
+    leaves no temporary file and is a :class:`UserError` naming ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
         with os.fdopen(fd, "wb") as f:
@@ -34,8 +40,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from exc
         raise
 
 
@@ -48,8 +56,14 @@ def unwrap(module: nn.Module) -> nn.Module:
         module = inner
 
 
+CHECKSUM_KEY = "tensors_md5"
+
+
 def save_weights(path: Path, module: nn.Module, metadata: dict[str, str] | None = None) -> None:
+    """The module's weights as safetensors, with ``metadata`` and a checksum of the tensors'
+    bytes that :func:`load_weights` verifies (a flipped byte inside a tensor is caught)."""
     state = {k: v.detach().contiguous().cpu() for k, v in unwrap(module).state_dict().items()}
+    metadata = {**(metadata or {}), CHECKSUM_KEY: _tensors_md5(state)}
     atomic_write_bytes(path, save(state, metadata=metadata))
 
 
@@ -61,10 +75,17 @@ def load_weights(path: Path, module: nn.Module) -> nn.Module:
         raise UserError(f"weights file {path} not found; is this a finished digitgan run folder?")
     try:
         state = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            checksum = (f.metadata() or {}).get(CHECKSUM_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(
             f"{path} is not a readable safetensors file ({exc}); it is truncated or corrupt"
         ) from exc
+    if checksum is not None and checksum != _tensors_md5(state):
+        raise UserError(
+            f"{path} is corrupt: its tensors do not match the checksum saved with them; "
+            "restore the file or train again"
+        )
     expected = unwrap(module).state_dict()
     missing, extra = set(expected) - set(state), set(state) - set(expected)
     if missing or extra:

@@ -54,6 +54,7 @@ def _number(kind: type, ok: Callable[[float], bool] = lambda v: True, rule: str 
 
 
 _int = _number(int)
+_seed = _number(int, lambda v: 0 <= v <= 2**31 - 1, "must be between 0 and 2147483647 (2**31 - 1)")
 _positive_int = _number(int, lambda v: v >= 1, "must be >= 1")
 _digit = _number(int, lambda v: 0 <= v <= 9, "must be a digit 0-9", noun="a digit 0-9")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "must be a finite number > 0")
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = TrainConfig()
     parser = Parser(prog="digitgan", description="Train GANs that draw handwritten digits.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     t = sub.add_parser(
@@ -109,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=_positive_int, help=f"size of z (seed: {d.latent_dim})")
     t.add_argument("--hidden-dim", type=_positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})")
     t.add_argument(
-        "--seed", type=_int, help=f"random seed for weights, data order and noise (seed: {d.seed})"
+        "--seed", type=_seed, help=f"random seed for weights, data order and noise (seed: {d.seed})"
     )
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help=f"where to train (seed: {d.device})")
     t.add_argument("--limit", type=_positive_int, help="train on the first N images only (default: all)")
@@ -152,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--digit", type=_digit, help="draw only this digit (conditional runs)")
     which.add_argument("--per-digit", action="store_true", help="one row per digit 0-9 (conditional runs)")
     s.add_argument("--raw", action="store_true", help="use the raw generator, not its EMA weights")
-    s.add_argument("--seed", type=_int, default=0, help="noise seed: same seed, same bytes")
+    s.add_argument("--seed", type=_seed, default=0, help="noise seed: same seed, same bytes")
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
 
@@ -166,13 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
     walk = it.add_mutually_exclusive_group(required=True)
     walk.add_argument(
-        "--seeds", type=_int, nargs=2, metavar=("A", "B"), help="walk between these noise seeds"
+        "--seeds", type=_seed, nargs=2, metavar=("A", "B"), help="walk between these noise seeds"
     )
     walk.add_argument(
         "--digits", type=_digit, nargs=2, metavar=("A", "B"), help="walk between digits (conditional)"
     )
     it.add_argument("--steps", type=_number(int, lambda v: 2 <= v <= 100, "must be 2-100"), default=10)
-    it.add_argument("--seed", type=_int, default=0, help="the fixed noise for --digits")
+    it.add_argument("--seed", type=_seed, default=0, help="the fixed noise for --digits")
     it.add_argument(
         "--digit", type=_digit, default=0, help="the fixed digit for --seeds on a conditional run"
     )
@@ -203,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--evaluator", type=Path, help="where to save it (default: $DIGITGAN_CACHE or ~/.cache/digitgan)"
     )
     et.add_argument("--epochs", type=_positive_int, default=4, help="passes over the 60,000 digits")
-    et.add_argument("--seed", type=_int, default=0, help="same seed, same weights")
+    et.add_argument("--seed", type=_seed, default=0, help="same seed, same weights")
+    et.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="what it learns to classify")
     et.add_argument("--limit", type=_positive_int, help="train on the first N digits only (for quick checks)")
     et.add_argument("--force", action="store_true", help="replace an existing evaluator file")
 
@@ -222,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--samples", type=Path, help="an .npz with 'images' (uint8 N x 28 x 28), optional 'labels'"
     )
     e.add_argument("--n", type=_positive_int, default=10_000, help="number of generated digits (100-10,000)")
-    e.add_argument("--seed", type=_int, default=0, help="noise seed for the generated digits")
+    e.add_argument("--seed", type=_seed, default=0, help="noise seed for the generated digits")
+    e.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        help="what --samples shows, measured by that dataset's evaluator (default: mnist; a run's own)",
+    )
     e.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache; trained if missing)")
     e.add_argument(
         "--data-root", help="MNIST for the reference (default: the run's, else $DIGITGAN_DATA, else ./data)"
@@ -231,6 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="metrics JSON (default: RUN_DIR/metrics.json; none for --samples)"
     )
     return parser
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("digitgan")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -243,13 +261,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard"
     ).split()
     if args.resume is not None:
-        given = [k for k in keys if getattr(args, k) is not None] + (
+        # where to continue (--device) is not part of the recipe; everything else is
+        given = [k for k in keys if k != "device" and getattr(args, k) is not None] + (
             ["preset"] if args.preset != "seed" else []
         )
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise UserError(f"--resume continues a run with its own config; drop {flags}")
-        train(None, progress=args.progress, resume=args.resume)
+        train(None, progress=args.progress, resume=args.resume, device=args.device)
         return
     cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
     train(cfg, progress=args.progress)
@@ -259,8 +278,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from digitgan.checkpoint import load_generator
-    from digitgan.sampling import check_sample_request, generate, write_samples
-    from digitgan.training_loop import resolve_device, sample_labels
+    from digitgan.sampling import check_sample_request, generate, sample_labels, write_samples
+    from digitgan.trainer import resolve_device
 
     n = args.n * 10 if args.per_digit else args.n
     check_sample_request(n, args.out)
@@ -276,7 +295,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         labels = torch.arange(10).repeat_interleave(args.n)  # row d holds digit d
     else:
         labels = sample_labels(cfg, n)
-    images = generate(G, n, args.seed, cfg.latent_dim, labels)
+    images = generate(G, n, args.seed, cfg.latent_dim, labels, as_uint8=args.out.suffix == ".npz")
     write_samples(images, args.out, labels, nrow=args.n if args.per_digit else None)
     print(f"digitgan: wrote {n} digits to {args.out}")
 
@@ -284,12 +303,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_evaluator(args: argparse.Namespace) -> None:
     from digitgan.evaluator import default_evaluator_path, train_evaluator
 
-    path = args.evaluator or default_evaluator_path()
+    path = args.evaluator or default_evaluator_path(args.dataset)
     if path.exists() and not args.force:
         raise UserError(
             f"an evaluator already exists at {path}; pass --force to train a new one in its place"
         )
-    train_evaluator(args.data_root, path, epochs=args.epochs, seed=args.seed, limit=args.limit)
+    train_evaluator(
+        args.data_root, path, epochs=args.epochs, seed=args.seed, limit=args.limit, dataset=args.dataset
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -297,28 +318,32 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import time
 
     from digitgan.checkpoint import atomic_write_bytes, load_generator
-    from digitgan.data import to_uint8
     from digitgan.evaluation import check_n, floor, format_table, load_samples, reference, score_images
     from digitgan.evaluator import ensure_evaluator
-    from digitgan.sampling import generate
-    from digitgan.training_loop import sample_labels
+    from digitgan.sampling import generate, sample_labels
 
     start = time.perf_counter()
     out = args.out
     if args.samples:
         images, labels = load_samples(args.samples)
         name, data_root, source = args.samples.name, args.data_root, {"samples": str(args.samples)}
+        dataset = args.dataset or "mnist"
     else:
         check_n(args.n)
         G, cfg = load_generator(args.run_dir)
+        if args.dataset is not None and args.dataset != cfg.dataset:
+            raise UserError(
+                f"{args.run_dir} was trained on {cfg.dataset}; it is measured against {cfg.dataset} "
+                "(drop --dataset)"
+            )
         labels = sample_labels(cfg, args.n)
-        images = to_uint8(generate(G, args.n, args.seed, cfg.latent_dim, labels))[:, 0]
-        name, data_root = args.run_dir.name, args.data_root or cfg.data_root
+        images = generate(G, args.n, args.seed, cfg.latent_dim, labels, as_uint8=True)[:, 0]
+        name, data_root, dataset = args.run_dir.name, args.data_root or cfg.data_root, cfg.dataset
         source = {"run": str(args.run_dir), "seed": args.seed}
         out = out or args.run_dir / "metrics.json"
     if out is not None and not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
-    evaluator = ensure_evaluator(args.evaluator, data_root)
+    evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
     ref = reference(evaluator, data_root)
     n = images.shape[0]
     metrics = score_images(images, evaluator, ref, labels=labels, seed=args.seed)
@@ -326,13 +351,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(format_table(metrics, floor_metrics, name))
     seconds = time.perf_counter() - start
     print(
-        f"digitgan: n = {n:,}, evaluator {evaluator.path} (test accuracy {evaluator.accuracy:.2%}), {seconds:.1f} s"
+        f"digitgan: n = {n:,}, {dataset} evaluator {evaluator.path} (test accuracy {evaluator.accuracy:.2%}), {seconds:.1f} s"
     )
     if out is not None:
         report = {
             **source,
+            "dataset": dataset,
             "n": n,
             "evaluator": {
+                "dataset": evaluator.dataset,
                 "path": str(evaluator.path),
                 "accuracy": evaluator.accuracy,
                 "md5": evaluator.digest,
@@ -382,7 +409,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    from digitgan.training_loop import Diverged, Interrupted
+    from digitgan.run_folder import Diverged, Interrupted
 
     args = build_parser().parse_args(argv)
     try:

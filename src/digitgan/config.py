@@ -68,6 +68,9 @@ class TrainConfig:
             raise UserError(
                 f"config has unknown settings {sorted(unknown)}; was it written by a newer digitgan?"
             )
+        for f in dataclasses.fields(cls):
+            if f.name in d and not _has_type(d[f.name], f.type):
+                raise UserError(f"config setting {f.name} must be {f.type}, got {d[f.name]!r}")
         return cls(**d)
 
     def validate(self) -> TrainConfig:
@@ -76,6 +79,7 @@ class TrainConfig:
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
             (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
@@ -115,6 +119,21 @@ class TrainConfig:
                 raise UserError(message)
         return self
 
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Does a JSON value fit a field's annotation ("int", "float", "str | None", ...)? A bool
+    is not a number here, and an int is a float (JSON writes 1e-4 and 2 alike)."""
+    checks = {
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "None": lambda v: v is None,
+    }
+    return any(checks[name](value) for name in annotation.split(" | "))
+
+
+MAX_SEED = 2**31 - 1  # seed + 3 must still be a valid seed for torch, NumPy and Python
 
 ARCHS = ("mlp", "conv")
 LOSSES = ("bce", "wgan-gp", "hinge")

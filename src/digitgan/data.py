@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,3 +214,23 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Model output in [-1, 1] -> uint8 with 0 = background, rounded as ``save_image`` does."""
     x = (images.detach().float() + 1) / 2  # the tutorial's denorm
     return x.clamp_(0, 1).mul_(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def epoch_order(n: int, batch_size: int, rng: torch.Generator) -> torch.Tensor:
+    """This epoch's shuffled indices, (steps, B): whole batches only. The tutorial's
+    60,000 / 100 divides exactly; elsewhere a ragged last batch would change the loss scale
+    of one step per epoch."""
+    steps = n // batch_size
+    return torch.randperm(n, generator=rng)[: steps * batch_size].view(steps, batch_size)
+
+
+def epoch_batches(
+    images_u8: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, start: int = 0
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images (B, 1, 28, 28) in [-1, 1], labels (B,)) for the rows of ``order`` from
+    ``start`` on."""
+    order = order.to(images_u8.device)
+    for idx in order[start:]:
+        # index_select: one gather kernel, several times cheaper than images_u8[idx] here
+        real = to_model_range(images_u8.index_select(0, idx)).view(idx.shape[0], 1, 28, 28)
+        yield real, labels.index_select(0, idx)

@@ -13,6 +13,8 @@ identical preprocessing.
 from __future__ import annotations
 
 import json
+import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +50,9 @@ def check_n(n: int) -> None:
 
 
 def reference(evaluator: Evaluator, data_root) -> Reference:
-    train = load_dataset("mnist", data_root, "train")
-    test = load_dataset("mnist", data_root, "test")
+    """Real features of the evaluator's own dataset (MNIST or Fashion-MNIST)."""
+    train = load_dataset(evaluator.dataset, data_root, "train")
+    test = load_dataset(evaluator.dataset, data_root, "test")
     key = f"{evaluator.digest[:12]}-{train.md5[:8]}-{test.md5[:8]}"
     path = cache_dir() / f"real-features-{key}.safetensors"
     if path.is_file():
@@ -105,20 +108,44 @@ def quick_scores(images_u8: torch.Tensor, evaluator: Evaluator, ref: Reference) 
     return {"fid": fid(features, ref.test_features[: images_u8.shape[0]]), "is": inception_score(probs)}
 
 
+def _read_member(archive: zipfile.ZipFile, name: str, max_items: int, path: Path) -> np.ndarray:
+    """One array of an .npz, its sizes checked before anything is decompressed or allocated:
+    the zip entry's declared size, then the .npy header's shape (a zip bomb, or a header
+    that promises a terabyte, stops here)."""
+    info = archive.getinfo(name)
+    if info.file_size > max_items * 8 + 4096:
+        raise UserError(
+            f"{path}: '{name[:-4]}' is {info.file_size:,} bytes uncompressed, more than {MAX_N:,} digits need"
+        )
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, _ = read_header(f)
+    if math.prod(shape) > max_items:
+        raise UserError(f"{path}: '{name[:-4]}' has shape {shape}, more than {MAX_N:,} digits")
+    with archive.open(info) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def load_samples(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``images`` (uint8 N x 28 x 28) and optional ``labels`` (N digits) from an .npz file,
-    read without pickle; every problem is a :class:`UserError` naming the file."""
+    read without pickle and bounded before decompressing; every problem is a
+    :class:`UserError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"samples file {path} not found")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if "images" not in f.files:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "images.npy" not in names:
+                arrays = [n.removesuffix(".npy") for n in names]
                 raise UserError(
-                    f"{path} has no 'images' array (it has {f.files}); save uint8 N x 28 x 28 as 'images'"
+                    f"{path} has no 'images' array (it has {arrays}); save uint8 N x 28 x 28 as 'images'"
                 )
-            images = f["images"]
-            labels = f["labels"] if "labels" in f.files else None
+            images = _read_member(archive, "images.npy", MAX_N * 28 * 28, path)
+            labels = _read_member(archive, "labels.npy", MAX_N, path) if "labels.npy" in names else None
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip, header or pickle errors all mean: unreadable

@@ -71,6 +71,7 @@ class Evaluator:
     accuracy: float
     data_md5: str
     digest: str  # md5 of the weights: keys the cached real-data statistics
+    dataset: str = "mnist"  # what it classifies: a run is measured only by its own dataset's
 
     @torch.no_grad()
     def embed(self, images_u8: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,8 +89,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DIGITGAN_CACHE") or Path.home() / ".cache" / "digitgan")
 
 
-def default_evaluator_path() -> Path:
-    return cache_dir() / f"evaluator-mnist-v{EVALUATOR_VERSION}.safetensors"
+def default_evaluator_path(dataset: str = "mnist") -> Path:
+    return cache_dir() / f"evaluator-{dataset}-v{EVALUATOR_VERSION}.safetensors"
 
 
 @torch.no_grad()
@@ -113,11 +114,13 @@ def train_evaluator(
     limit: int | None = None,
     stream: TextIO | None = None,
     progress: bool | None = None,
+    dataset: str = "mnist",
 ) -> Evaluator:
-    """Train the classifier on MNIST's train split, measure it on the test split, save it."""
+    """Train the classifier on ``dataset``'s train split (MNIST, or Fashion-MNIST for runs
+    trained on it), measure it on the test split, save it."""
     stream = stream or sys.stdout
-    train = load_dataset("mnist", data_root, "train")
-    test = load_dataset("mnist", data_root, "test")
+    train = load_dataset(dataset, data_root, "train")
+    test = load_dataset(dataset, data_root, "test")
     images, labels = train.images[:limit], train.labels[:limit]
     out = Path(out)
     try:
@@ -158,10 +161,11 @@ def train_evaluator(
         "train_md5": train.md5,
         "test_md5": test.md5,
         "version": str(EVALUATOR_VERSION),
+        "dataset": dataset,
     }
     save_weights(out, net, meta)
     print(
-        f"digitgan: evaluator trained in {time.perf_counter() - start:.0f} s: test accuracy {acc:.2%}, "
+        f"digitgan: {dataset} evaluator trained in {time.perf_counter() - start:.0f} s: test accuracy {acc:.2%}, "
         f"saved to {out}",
         file=stream,
         flush=True,
@@ -185,18 +189,31 @@ def load_evaluator(path: Path) -> Evaluator:
     for key, tensor in sorted(net.state_dict().items()):  # the weights, not the file's byte order
         digest.update(key.encode())
         digest.update(tensor.cpu().contiguous().numpy().tobytes())
-    return Evaluator(
-        net.eval(), path, acc, json.dumps([meta.get("train_md5"), meta.get("test_md5")]), digest.hexdigest()
-    )
+    data_md5 = json.dumps([meta.get("train_md5"), meta.get("test_md5")])
+    return Evaluator(net.eval(), path, acc, data_md5, digest.hexdigest(), meta.get("dataset", "mnist"))
 
 
 def ensure_evaluator(
-    path: str | os.PathLike | None, data_root: str | os.PathLike | None, stream: TextIO | None = None
+    path: str | os.PathLike | None,
+    data_root: str | os.PathLike | None,
+    stream: TextIO | None = None,
+    dataset: str = "mnist",
 ) -> Evaluator:
-    """The evaluator at ``path`` (default: the cache); trained first, saying so, if missing."""
+    """The evaluator of ``dataset`` at ``path`` (default: that dataset's file in the cache);
+    trained first, saying so, if missing. One trained on another dataset is refused: its
+    classes and features would measure the wrong thing."""
     stream = stream or sys.stdout
-    path = Path(path) if path else default_evaluator_path()
+    path = Path(path) if path else default_evaluator_path(dataset)
     if not path.exists():
-        print(f"digitgan: no evaluator at {path}; training one on MNIST (a few minutes, once)", file=stream)
-        return train_evaluator(data_root, path, stream=stream)
-    return load_evaluator(path)
+        print(
+            f"digitgan: no evaluator at {path}; training one on {dataset} (a minute or two, once)",
+            file=stream,
+        )
+        return train_evaluator(data_root, path, stream=stream, dataset=dataset)
+    evaluator = load_evaluator(path)
+    if evaluator.dataset != dataset:
+        raise UserError(
+            f"{path} is a {evaluator.dataset} evaluator, but these images are {dataset}: pass --evaluator "
+            f"with a {dataset} one, or leave --evaluator out to use (or train) the cached one"
+        )
+    return evaluator

@@ -7,54 +7,65 @@ grid of every epoch, labelled) and ``curves.png`` (losses, D's outputs, FID and 
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from digitgan.checkpoint import atomic_write_bytes
+from digitgan.run_folder import read_stats
 
 MAX_FRAMES = 60  # longer runs keep evenly spaced epochs (always the last one)
 GIF_BUDGET = 4_000_000  # bytes: shrink the frames if the animation would be larger
 
 
 def _pick(items: list, k: int) -> list:
+    """``k`` evenly spaced items, always the first and the last (the last alone for k = 1)."""
     if len(items) <= k:
         return items
+    if k == 1:
+        return items[-1:]
     idx = sorted({round(i * (len(items) - 1) / (k - 1)) for i in range(k)})
     return [items[i] for i in idx]
 
 
-def progress_gif(run_dir: str | Path, max_frames: int = MAX_FRAMES) -> Path | None:
-    """Assemble samples/fixed-*.png into progress.gif, each frame labelled with its epoch."""
+def _gif_bytes(paths: list[Path], scale: float) -> bytes:
+    """The grids at ``paths`` as one animation, each frame labelled with its epoch."""
+    frames = []
+    for path in paths:
+        epoch = int(path.stem.split("-")[1])
+        grid = Image.open(path).convert("L")
+        if scale != 1.0:
+            grid = grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.LANCZOS)
+        frame = Image.new("L", (grid.width, grid.height + 16), 0)
+        frame.paste(grid, (0, 16))
+        ImageDraw.Draw(frame).text((4, 2), f"epoch {epoch}", fill=255)
+        frames.append(frame)
+    buffer = io.BytesIO()
+    durations = [150] * (len(frames) - 1) + [1500]  # linger on the final epoch
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return buffer.getvalue()
+
+
+def progress_gif(run_dir: str | Path, max_frames: int = MAX_FRAMES, budget: int = GIF_BUDGET) -> Path | None:
+    """Assemble samples/fixed-*.png into progress.gif: at most ``max_frames`` frames (evenly
+    spaced epochs, always the last) and at most ``budget`` bytes. Over budget, the frames
+    shrink (down to 0.3x), then every other epoch is dropped, until it fits."""
     run_dir = Path(run_dir)
     grids = sorted((run_dir / "samples").glob("fixed-*.png"))
     if not grids:
         return None
-    chosen = _pick(grids, max_frames)
-    scale = 1.0
+    frames, scale = max_frames, 1.0
     while True:
-        frames = []
-        for path in chosen:
-            epoch = int(path.stem.split("-")[1])
-            grid = Image.open(path).convert("L")
-            if scale != 1.0:
-                grid = grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.LANCZOS)
-            frame = Image.new("L", (grid.width, grid.height + 16), 0)
-            frame.paste(grid, (0, 16))
-            ImageDraw.Draw(frame).text((4, 2), f"epoch {epoch}", fill=255)
-            frames.append(frame)
-        buffer = io.BytesIO()
-        durations = [150] * (len(frames) - 1) + [1500]  # linger on the final epoch
-        frames[0].save(
-            buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0
-        )
-        if buffer.tell() <= GIF_BUDGET or scale < 0.3:
+        data = _gif_bytes(_pick(grids, frames), scale)
+        if len(data) <= budget or frames == 1:  # one small frame is a few kB
             break
-        scale *= 0.7
+        if scale > 0.3:
+            scale *= 0.7
+        else:
+            frames = max(1, frames // 2)
     out = run_dir / "progress.gif"
-    atomic_write_bytes(out, buffer.getvalue())
+    atomic_write_bytes(out, data)
     return out
 
 
@@ -77,7 +88,8 @@ def curves(run_dir: str | Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines() if line.strip()]
+    stats = run_dir / "stats.jsonl"
+    rows = read_stats(stats) if stats.is_file() else []
     train_rows = [r for r in rows if "d_loss" in r]
     eval_rows = [r for r in rows if "fid" in r]
     if not train_rows:

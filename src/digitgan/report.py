@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from digitgan.checkpoint import atomic_write_bytes, load_config, load_generator
+from digitgan.errors import UserError
 from digitgan.evaluation import ROWS
 from digitgan.pictures import curves, progress_gif
 from digitgan.sampling import generate, grid_png_bytes
@@ -68,6 +69,18 @@ def _metrics_table(report: dict) -> str:
     return "<table>" + "".join(rows) + "</table>" + note
 
 
+def metrics_section(path: Path) -> str:
+    """The metrics table from a run's metrics.json; a damaged file is a :class:`UserError`
+    that says how to make it again."""
+    try:
+        return _metrics_table(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise UserError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); delete it, or run digitgan evaluate "
+            f"{path.parent} again"
+        ) from exc
+
+
 def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.json")
@@ -77,7 +90,7 @@ def write_report(run_dir: str | Path) -> Path:
     metrics_path = run_dir / "metrics.json"
     parts.append("<h2>Metrics</h2>")
     if metrics_path.is_file():
-        parts.append(_metrics_table(json.loads(metrics_path.read_text())))
+        parts.append(metrics_section(metrics_path))
     else:
         parts.append(f"<p>Not evaluated yet: <code>digitgan evaluate {html.escape(str(run_dir))}</code>.</p>")
 

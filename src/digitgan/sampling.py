@@ -15,11 +15,12 @@ from torch import nn
 from torchvision.utils import save_image
 
 from digitgan.checkpoint import atomic_write_bytes
+from digitgan.config import TrainConfig
 from digitgan.data import to_uint8
 from digitgan.errors import UserError
 
 MAX_PNG = 10_000  # a 100 x 100 grid; more is not something a person looks at
-MAX_NPZ = 1_000_000
+MAX_NPZ = 100_000  # 78 MB of uint8 digits, generated chunk by chunk: bounded memory
 CHUNK = 10_000
 
 
@@ -30,13 +31,20 @@ def denorm(x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(
-    G: nn.Module, n: int, seed: int, latent_dim: int, labels: torch.Tensor | None = None
+    G: nn.Module,
+    n: int,
+    seed: int,
+    latent_dim: int,
+    labels: torch.Tensor | None = None,
+    as_uint8: bool = False,
 ) -> torch.Tensor:
     """``n`` images (n, 1, 28, 28) in [-1, 1] on the CPU, of the digits ``labels`` (n,) for a
-    conditional G. The noise is drawn on the CPU from its own generator, so the same seed
-    gives the same digits on any device. G runs in eval mode (BatchNorm's running
-    statistics) and is left in the mode it was in."""
+    conditional G; uint8 (0 = background) with ``as_uint8``, converted chunk by chunk so that
+    many digits take a byte each, not four. The noise is drawn on the CPU from its own
+    generator, so the same seed gives the same digits on any device. G runs in eval mode
+    (BatchNorm's running statistics) and is left in the mode it was in."""
     device = next(G.parameters()).device
+    convert = to_uint8 if as_uint8 else (lambda x: x)
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, latent_dim, generator=rng)
     label_chunks = labels.split(CHUNK) if labels is not None else [None] * len(z.split(CHUNK))
@@ -45,7 +53,7 @@ def generate(
     try:
         return torch.cat(
             [
-                G(chunk.to(device), None if y is None else y.to(device)).float().cpu()
+                convert(G(chunk.to(device), None if y is None else y.to(device)).float().cpu())
                 for chunk, y in zip(z.split(CHUNK), label_chunks, strict=True)
             ]
         )
@@ -70,7 +78,7 @@ def write_samples(
     if out.suffix == ".png":
         atomic_write_bytes(out, grid_png_bytes(images, nrow))
     else:
-        arrays = {"images": to_uint8(images)[:, 0].numpy()}
+        arrays = {"images": (images if images.dtype == torch.uint8 else to_uint8(images))[:, 0].numpy()}
         if labels is not None:
             arrays["labels"] = labels.numpy().astype(np.int64)
         buffer = io.BytesIO()
@@ -142,3 +150,8 @@ def strip_and_gif(images: torch.Tensor, png: Path, gif: Path) -> None:
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0)
     atomic_write_bytes(gif, buffer.getvalue())
+
+
+def sample_labels(cfg: TrainConfig, n: int) -> torch.Tensor | None:
+    """Balanced digits 0, 1, ..., 9, 0, 1, ... for conditional models; None otherwise."""
+    return torch.arange(n) % 10 if cfg.conditional else None

@@ -1,0 +1,219 @@
+"""One model family's training step and state: the networks, their optimisers, the EMA of G,
+the noise source and every random number generator, saved and restored as one state.
+
+    python -c "from digitgan.config import make_config; from digitgan.trainer import Trainer; Trainer(make_config('seed'), __import__('torch').device('cpu'))"
+
+The loop (training_loop.py) owns epochs, batches, logging, checkpoints and signals; a
+:class:`Trainer` owns one step and the tensors that a resume needs.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
+from digitgan.config import TrainConfig
+from digitgan.errors import UserError
+from digitgan.losses import build_objective
+from digitgan.mlp_step import fast_step_for
+from digitgan.networks import build_networks
+from digitgan.optim import LeanAdam
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+def set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
+    for p in params:
+        p.requires_grad_(flag)
+
+
+class EMA:
+    """An exponential moving average of a module's weights, kept as a frozen copy in eval mode:
+    after every G update, ema = d * ema + (1 - d) * weights with d = min(decay, (1 + t) /
+    (10 + t)) at update t, so that early on the average is not dominated by the random
+    initial weights (the warm-up of TensorFlow's ExponentialMovingAverage). Buffers
+    (BatchNorm's running statistics) are copied, not averaged."""
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+        self._ema_params = list(self.module.parameters())
+
+    def current_decay(self) -> float:
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        weight = 1 - self.current_decay()
+        self.updates += 1
+        torch._foreach_lerp_(self._ema_params, list(module.parameters()), weight)
+        for mine, theirs in zip(self.module.buffers(), module.buffers(), strict=True):
+            mine.copy_(theirs)
+
+
+class Trainer:
+    """The networks, their optimisers, EMA and the noise source; :meth:`step` is one
+    discriminator update, followed by a generator update every ``n_critic``-th call.
+    ``fast=False`` trains the tutorial's GAN through autograd instead of mlp_step.py (for
+    tests and benchmarks)."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, fast: bool = True) -> None:
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)  # weight initialisation
+        # Python's and NumPy's global generators too, for anything that draws from them
+        # (they are saved in the state, so a resume continues their streams).
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        self.noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+        self.G, self.D = (m.to(device) for m in build_networks(cfg))
+        self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng)
+        # Fused Adam (one pass over memory), stepped without per-call bookkeeping: see optim.py.
+        self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = LeanAdam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        self.d_params = list(self.D.parameters())
+        self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.d_steps = 0
+        self.last_g: dict[str, torch.Tensor] = {}  # outputs of the latest G step
+        # The tutorial's GAN takes a hand-written backward (mlp_step.py): same updates, faster.
+        # The noise source is looked up per call, so a replaced ``trainer.noise`` is honoured.
+        self.fast_step = (
+            fast_step_for(
+                self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
+            )
+            if fast
+            else None
+        )
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything needed to continue bit for bit: weights, EMA, optimisers, step counters
+        and the random number generators' states, as tensors and JSON."""
+        tensors = {**module_tensors("G", self.G), **module_tensors("D", self.D)}
+        meta: dict = {"d_steps": self.d_steps, "device": self.device.type}
+        if self.ema is not None:
+            tensors.update(module_tensors("G_ema", self.ema.module))
+            meta["ema_updates"] = self.ema.updates
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            t, m = optimizer_tensors(name, opt.state_dict())
+            tensors.update(t)
+            meta[name] = m
+        tensors["rng.noise"] = self.noise_rng.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = s
+        py_state = random.getstate()
+        meta["rng_python"] = [py_state[0], list(py_state[1]), py_state[2]]
+        np_state = np.random.get_state()
+        tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+        meta["rng_numpy"] = [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])]
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> str | None:
+        """Continue from a saved state, moved to this trainer's device. Returns a note when
+        the state was saved on another kind of device: weights and optimiser states carry
+        over, but a CUDA noise generator's state means nothing to the CPU's (and back), so
+        the noise stream restarts from the seed and the step count."""
+        load_module_tensors("G", self.G, tensors, path)
+        load_module_tensors("D", self.D, tensors, path)
+        if self.ema is not None:
+            load_module_tensors("G_ema", self.ema.module, tensors, path)
+            self.ema.updates = meta["ema_updates"]
+        self.opt_g.load_state_dict(optimizer_state_dict("opt_g", tensors, meta["opt_g"]))
+        self.opt_d.load_state_dict(optimizer_state_dict("opt_d", tensors, meta["opt_d"]))
+        self.d_steps = meta["d_steps"]
+        torch.set_rng_state(tensors["rng.torch"])
+        version, py_state, gauss = meta["rng_python"]
+        random.setstate((version, tuple(py_state), gauss))
+        name, pos, has_gauss, cached = meta["rng_numpy"]
+        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+        saved_on = meta.get("device", "cpu")
+        if saved_on != self.device.type:
+            self.noise_rng.manual_seed(self.cfg.seed + 2 + self.d_steps)
+            return (
+                f"the state was saved on {saved_on} and continues on {self.device.type}: weights and "
+                "optimiser states carry over; the noise restarts from the seed and step count, so "
+                f"the rest of the run is not bit-identical to one that stayed on {saved_on}"
+            )
+        self.noise_rng.set_state(tensors["rng.noise"])
+        if self.device.type == "cuda":
+            states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+            if states:
+                torch.cuda.set_rng_state_all(states)
+        return None
+
+    def finite(self) -> bool:
+        """Every weight of G, D (and the EMA copy) is finite: nothing else may be saved."""
+        nets = [self.G, self.D] + ([self.ema.module] if self.ema is not None else [])
+        return all(bool(torch.isfinite(p).all()) for net in nets for p in net.parameters())
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator to draw samples with: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.G
+
+    def noise(self, batch: int) -> torch.Tensor:
+        return torch.randn(batch, self.cfg.latent_dim, device=self.device, generator=self.noise_rng)
+
+    def fake_labels(self, batch: int) -> torch.Tensor | None:
+        """Digits for G to draw: uniform, for conditional models only."""
+        if not self.cfg.conditional:
+            return None
+        return torch.randint(0, 10, (batch,), device=self.device, generator=self.noise_rng)
+
+    def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
+        update if this is an ``n_critic``-th call. Returns device tensors (no
+        synchronisation): losses, D's raw outputs, and the latest G step's fakes."""
+        if self.fast_step is not None:
+            out = self.fast_step(real)
+            self.d_steps += 1
+            if self.ema is not None:
+                self.ema.update(self.G)
+            self.last_g = {"g_loss": out["g_loss"], "fake": out["fake"]}
+            return out
+        G, D, objective = self.G, self.D, self.objective
+        B = real.shape[0]
+        real_labels = labels if self.cfg.conditional else None
+        # Discriminator: real -> 1, G(z) -> 0. No graph through G: the tutorial's
+        # gradients for G here are discarded before the G step anyway.
+        fake_labels = self.fake_labels(B)
+        with torch.no_grad():
+            fake = G(self.noise(B), fake_labels)
+        d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
+        self.opt_d.zero_grad()
+        d_loss.backward()
+        self.opt_d.step()
+        self.d_steps += 1
+
+        if self.d_steps % self.cfg.n_critic == 0:
+            # Generator: a fresh z, target 1. D's weights get no gradient here.
+            g_labels = self.fake_labels(B)
+            fake = G(self.noise(B), g_labels)
+            set_requires_grad(self.d_params, False)
+            g_loss = objective.g_loss(D, fake, g_labels)
+            self.opt_g.zero_grad()
+            g_loss.backward()
+            self.opt_g.step()
+            set_requires_grad(self.d_params, True)
+            if self.ema is not None:
+                self.ema.update(G)
+            self.last_g = {"g_loss": g_loss, "fake": fake.detach()}
+        return {
+            "d_loss": d_loss,
+            "real_logits": real_out,
+            "fake_logits": fake_out,
+            "fake": fake.detach(),
+            **self.last_g,
+        }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,10 @@ from digitgan.evaluator import ensure_evaluator, load_evaluator, train_evaluator
 
 @pytest.fixture(scope="session")
 def tiny_evaluator(tmp_path_factory, data_root):
-    """An evaluator trained on 3,000 digits for one epoch: seconds, about 90% accurate."""
+    """An evaluator trained on 3,000 digits for one epoch: seconds, about 90% accurate.
+    Over seeds 0-4 and three kernel paths (ATEN_CPU_CAPABILITY default, avx2, avx512): test
+    accuracy 0.877-0.911, and on 1,000 real test digits FID 2.6-3.8, recall 0.90-0.93,
+    requested-digit accuracy 0.845-0.887; the bounds below keep a margin to all of them."""
     path = tmp_path_factory.mktemp("evaluator") / "tiny.safetensors"
     train_evaluator(data_root, path, epochs=1, limit=3000, stream=io.StringIO(), progress=False)
     return path
@@ -34,6 +38,7 @@ def test_evaluator_is_deterministic(tmp_path, data_root):
     assert c.digest != a.digest
 
 
+@pytest.mark.floats
 def test_evaluator_records_accuracy_and_data(tiny_evaluator, data_root):
     ev = load_evaluator(tiny_evaluator)
     assert 0.8 < ev.accuracy < 1.0
@@ -62,11 +67,15 @@ def test_missing_evaluator_is_trained_and_announced(tmp_path, data_root, monkeyp
 
 
 @pytest.mark.slow
-def test_full_evaluator_reaches_99_2_percent(tmp_path, data_root):
+@pytest.mark.floats
+def test_full_evaluator_reaches_99_percent(tmp_path, data_root):
+    """Measured 99.30-99.44% over seeds 0-2 on two kernel paths of an AMD EPYC (default,
+    avx512) and 99.39% on an Intel Xeon; the bar sits six spreads (0.05 points) below."""
     ev = train_evaluator(data_root, tmp_path / "full.safetensors", stream=io.StringIO(), progress=False)
-    assert ev.accuracy >= 0.992
+    assert ev.accuracy >= 0.990
 
 
+@pytest.mark.floats
 def test_evaluate_run_writes_metrics_beside_the_floor(tiny_run, tiny_evaluator, data_root, capsys):
     code = main(["evaluate", str(tiny_run), "--n", "500", "--evaluator", str(tiny_evaluator)])
     out = capsys.readouterr().out
@@ -96,6 +105,7 @@ def test_evaluate_run_writes_metrics_beside_the_floor(tiny_run, tiny_evaluator, 
     assert json.loads(again.read_text())["metrics"] == run
 
 
+@pytest.mark.floats
 def test_evaluate_external_npz_with_labels(tmp_path, tiny_evaluator, data_root, capsys):
     test = load_dataset("mnist", data_root, "test")
     path = tmp_path / "real.npz"
@@ -175,3 +185,53 @@ def test_eval_every_logs_fid_and_is(tmp_path, data_root, tiny_evaluator):
     assert [r["epoch"] for r in evals] == [0, 1]
     assert all(r["fid"] > 0 and 1 <= r["is"] <= 10 and r["eval_n"] == 200 for r in evals)
     assert "FID" in (result.run_dir / "log.txt").read_text()
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="module")
+def fashion_evaluator(tmp_path_factory, data_root):
+    if not FASHION.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+    path = tmp_path_factory.mktemp("fashion") / "fashion.safetensors"
+    return train_evaluator(
+        data_root, path, epochs=1, limit=3000, stream=io.StringIO(), progress=False, dataset="fashion-mnist"
+    )
+
+
+def test_a_fashion_run_is_measured_by_a_fashion_evaluator(
+    fashion_evaluator, tiny_evaluator, tmp_path, data_root, capsys
+):
+    """Metrics match the data: a Fashion-MNIST run is scored by an evaluator trained on
+    Fashion-MNIST against Fashion-MNIST's floor, named in metrics.json; the MNIST digit
+    evaluator is refused for it with one line."""
+    from digitgan.config import make_config
+    from digitgan.training_loop import train
+
+    assert fashion_evaluator.dataset == "fashion-mnist" and fashion_evaluator.accuracy > 0.6
+    cfg = make_config(
+        "seed", dataset="fashion-mnist", data_root=str(data_root), epochs=1, limit=500, outdir=str(tmp_path)
+    )
+    run = train(cfg, stream=io.StringIO(), progress=False)
+    args = ["evaluate", str(run.run_dir), "--n", "500"]
+    assert main([*args, "--evaluator", str(tiny_evaluator)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a mnist evaluator, but these images are fashion-mnist" in err
+    assert not (run.run_dir / "metrics.json").exists()
+    assert main([*args, "--evaluator", str(fashion_evaluator.path)]) == 0
+    report = json.loads((run.run_dir / "metrics.json").read_text())
+    assert report["dataset"] == report["evaluator"]["dataset"] == "fashion-mnist"
+    assert main([*args, "--dataset", "mnist"]) == 2  # a run is measured by its own data
+
+
+def test_samples_take_dataset(fashion_evaluator, tmp_path, data_root, capsys):
+    """Real Fashion-MNIST test images scored as --dataset fashion-mnist sit at the floor."""
+    test = load_dataset("fashion-mnist", data_root, "test")
+    path = tmp_path / "fashion.npz"
+    np.savez(path, images=test.images[:1000].numpy(), labels=test.labels[:1000].numpy())
+    out = tmp_path / "m.json"
+    args = ["evaluate", "--samples", str(path), "--dataset", "fashion-mnist", "--out", str(out)]
+    assert main([*args, "--evaluator", str(fashion_evaluator.path), "--data-root", str(data_root)]) == 0
+    report = json.loads(out.read_text())
+    assert report["dataset"] == "fashion-mnist" and report["metrics"]["fid"] < 5

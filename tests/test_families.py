@@ -9,11 +9,12 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn.utils import parametrize
 
 from digitgan.cli import main
 from digitgan.config import PRESETS, make_config
 from digitgan.errors import UserError
-from digitgan.losses import gradient_penalty
+from digitgan.losses import HingeLoss, gradient_penalty
 from digitgan.networks import build_networks
 from digitgan.trainer import EMA, Trainer
 from digitgan.training_loop import train
@@ -165,6 +166,58 @@ def test_hinge_with_spectral_norm_trains(tmp_path, data_root):
     )
     run = train(cfg, stream=io.StringIO(), progress=False).run_dir
     assert (run / "checkpoints" / "G_ema.safetensors").is_file()
+
+
+class FixedD(nn.Module):
+    """A 'discriminator' whose outputs are given: real inputs are marked by value 1."""
+
+    batch_independent = True
+
+    def __init__(self, on_real: torch.Tensor, on_fake: torch.Tensor) -> None:
+        super().__init__()
+        self.on_real, self.on_fake = on_real, on_fake
+
+    def forward(self, x, labels=None):
+        return torch.where(
+            x.flatten(1)[:, 0] == 1, self.on_real.repeat(2)[: len(x)], self.on_fake.repeat(2)[: len(x)]
+        )
+
+
+def test_hinge_loss_is_its_definition():
+    """Miyato et al. 2018, eq. 16-17: D minimises E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))];
+    G minimises -E[D(G(z))]. Outputs on both sides of the margins +-1."""
+    on_real, on_fake = torch.tensor([2.0, 0.5, -1.0, 1.0]), torch.tensor([-3.0, -0.5, 0.25, 1.5])
+    D = FixedD(on_real, on_fake)
+    real, fake = torch.ones(4, 1, 28, 28), torch.zeros(4, 1, 28, 28)
+    d_loss, real_out, fake_out = HingeLoss().d_loss(D, real, fake)
+    # real: max(0, 1 - [2, .5, -1, 1]) = [0, .5, 2, 0]; fake: max(0, 1 + [-3, -.5, .25, 1.5]) = [0, .5, 1.25, 2.5]
+    assert d_loss.item() == pytest.approx(2.5 / 4 + 4.25 / 4)
+    assert torch.equal(real_out, on_real) and torch.equal(fake_out, on_fake)
+    assert HingeLoss().g_loss(D, fake).item() == pytest.approx(-(-3.0 - 0.5 + 0.25 + 1.5) / 4)
+
+
+@pytest.mark.parametrize("preset", ["seed", "dcgan"])
+def test_spectral_norm_makes_every_d_layer_1_lipschitz(preset):
+    """Miyato et al. 2018: each layer's weight W is used as W / sigma(W), sigma its largest
+    singular value (of W reshaped to out x in*k*k for convolutions), estimated by power
+    iteration, one step per training forward pass. After enough passes every layer D uses
+    has spectral norm 1, whatever the raw weights are."""
+    torch.manual_seed(0)
+    _, D = build_networks(make_config(preset, spectral_norm=True))
+    layers = [m for m in D.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    with torch.no_grad():
+        for m in layers:
+            m.parametrizations.weight.original.mul_(7.0)  # far from norm 1
+        D.train()
+        x = torch.randn(8, 1, 28, 28)
+        for _ in range(200):
+            D(x)
+    for m in layers:
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
+        assert sigma.item() == pytest.approx(1.0, abs=1e-3), m
+        raw = torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2)
+        assert raw.item() > 2  # the raw weight is not itself normalised
 
 
 def test_sample_a_chosen_digit(preset_runs, tmp_path):

@@ -11,6 +11,8 @@ from scipy import linalg
 
 from digitgan import metrics
 
+pytestmark = pytest.mark.floats  # .ci/run reruns these on every CPU kernel path
+
 
 def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
     """The textbook computation (as in pytorch-fid): scipy's sqrtm of the covariance product."""

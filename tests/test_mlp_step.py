@@ -13,6 +13,8 @@ from digitgan.config import make_config
 from digitgan.data import load_dataset, to_model_range
 from digitgan.trainer import Trainer
 
+pytestmark = pytest.mark.floats  # .ci/run reruns these on every CPU kernel path
+
 
 @pytest.fixture(scope="module")
 def real_batches(data_root):

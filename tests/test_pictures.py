@@ -136,3 +136,48 @@ def test_tensorboard_logs_scalars_and_grids(tmp_path, data_root):
     assert [e.step for e in events.Scalars("train/d_loss")] == list(range(1, 11))
     assert len(events.Images("samples/fixed_noise")) == 2
     assert "tensorboard --logdir" in (run / "log.txt").read_text()
+
+
+def _noise_grids(run, epochs: int, side: int = 302) -> None:
+    """Incompressible fixed-noise grids: the worst case for a GIF's size."""
+    (run / "samples").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for e in range(1, epochs + 1):
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8)).save(
+            run / "samples" / f"fixed-{e:04d}.png"
+        )
+
+
+@pytest.mark.parametrize("budget", [4_000_000, 300_000])
+def test_progress_gif_keeps_its_frame_and_size_bounds(tmp_path, budget):
+    """200 epochs of noise grids: at most 60 frames, the last epoch always among them, and
+    never more than the byte budget (4 MB by default; a tight one forces fewer frames too)."""
+    from digitgan.pictures import MAX_FRAMES, progress_gif
+
+    _noise_grids(tmp_path, 200)
+    gif = Image.open(progress_gif(tmp_path, budget=budget))
+    assert 1 <= gif.n_frames <= MAX_FRAMES == 60
+    assert (tmp_path / "progress.gif").stat().st_size <= budget
+    gif.seek(gif.n_frames - 1)
+    last = gif.convert("L").crop((0, 0, 120, 16))
+    assert np.asarray(last).max() > 200  # labelled (the last frame is epoch 200)
+
+
+def test_every_epochs_last_step_is_logged(tmp_path, data_root):
+    """Steps are logged every --log-every and at an epoch's last step; on the full dataset
+    (600 steps, --log-every 200) that is the tutorial's 200, 400, 600 and nothing more. A run
+    shorter than --log-every still has a row per epoch and its curves."""
+    from digitgan.run_folder import read_stats
+
+    cfg = make_config(
+        "seed", data_root=str(data_root), epochs=2, limit=1000, log_every=4, outdir=str(tmp_path)
+    )
+    run = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    assert [(r["epoch"], r["step"]) for r in read_stats(run / "stats.jsonl")] == [
+        (e, s) for e in (0, 1) for s in (4, 8, 10)
+    ]
+    short = make_config("seed", data_root=str(data_root), epochs=3, limit=500, outdir=str(tmp_path))
+    run = train(short, stream=io.StringIO(), progress=False).run_dir  # 5 steps, --log-every 200
+    assert [r["step"] for r in read_stats(run / "stats.jsonl")] == [5, 5, 5]
+    assert (run / "curves.png").is_file()
+    assert (run / "log.txt").read_text().count("Epoch [") == 3

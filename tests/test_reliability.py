@@ -12,13 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from procs import run_cli, run_with_signal_at
 from safetensors.torch import load_file
 
-from digitgan.checkpoint import load_state, load_weights, save_weights
+from digitgan.checkpoint import load_state, load_weights, save_state, save_weights
 from digitgan.cli import main
 from digitgan.config import make_config
 from digitgan.data import parse_idx
@@ -47,6 +49,7 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "checkpoints" / "state.safetensors")
 
 
+@pytest.mark.floats
 @pytest.mark.parametrize(
     "preset,overrides,stop_at",
     [
@@ -174,39 +177,39 @@ os.fsync = fsync
 """
 
 
+def _wait_until_training(proc: subprocess.Popen) -> None:
+    """Read the process's own output until it prints a training line (a kill before that
+    would test nothing but torch's import)."""
+    for line in proc.stdout:
+        if line.startswith("Epoch ["):
+            return
+    raise AssertionError(f"the process ended (status {proc.wait()}) before it trained")
+
+
 def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
-    """Kill a training process with SIGKILL at several random moments (saves are slowed so
-    that some kills land inside one), resume each time, and finish with a loadable model."""
+    """Kill a training process with SIGKILL at random moments once it is training (saves are
+    slowed so that some kills land inside one), resume each time, and finish with a loadable
+    model whose stats.jsonl and log hold the uninterrupted run's rows, each once."""
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(SLOW_FSYNC)
     env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env["DIGITGAN_NO_DOWNLOAD"] = "1"
-    epochs = 40
-    first = [
-        sys.executable,
-        "-m",
-        "digitgan",
-        "train",
-        "--data-root",
-        str(data_root),
-        "--epochs",
-        str(epochs),
-    ]
-    first += ["--limit", "500", "--outdir", str(tmp_path / "runs"), "--log-every", "5"]
+    epochs = 80
+    flags = ["--data-root", str(data_root), "--epochs", str(epochs), "--limit", "500", "--log-every", "5"]
+    first = [sys.executable, "-m", "digitgan", "train", *flags, "--outdir", str(tmp_path / "runs")]
     run = tmp_path / "runs" / "00001-seed"
     rng = random.Random(0)
     command = first
     for attempt in range(4):
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # wait until it is training (a state exists after the first epoch), then kill at random
-        deadline = time.time() + 120
-        while not (run / "checkpoints" / "state.safetensors").exists() and proc.poll() is None:
-            assert time.time() < deadline
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.1, 1.0))
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        _wait_until_training(proc)
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.kill()
         proc.wait()
+        proc.stdout.close()
         tensors, meta = load_state(run / "checkpoints" / "state.safetensors")  # never corrupt
         done = max(int(p.stem.split("-")[1]) for p in (run / "samples").glob("fixed-*.png"))
         assert done - meta["epoch"] <= 1, f"attempt {attempt}: lost more than one checkpoint interval"
@@ -216,6 +219,173 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
     assert load_state(run / "checkpoints" / "state.safetensors")[1]["epoch"] == epochs
     load_weights(run / "checkpoints" / "G.safetensors", MLPGenerator())
     assert not list((run / "checkpoints").glob(".*.tmp"))  # leftovers of killed saves were removed
+    straight = train(
+        make_config(
+            "seed",
+            **{k.lstrip("-").replace("-", "_"): v for k, v in zip(flags[::2], flags[1::2], strict=True)}
+            | {"epochs": epochs, "limit": 500, "log_every": 5, "outdir": str(tmp_path / "straight")},
+        ),
+        stream=io.StringIO(),
+        progress=False,
+    )
+    assert_same_history(straight.run_dir, run)
+    # a resumed process killed before its first save leaves no line: the log is cut back too
+    assert 1 <= (run / "log.txt").read_text().count("digitgan: resuming") <= 4
+
+
+def test_sigterm_then_resume_in_a_fresh_process_gives_the_same_bytes(tmp_path, data_root):
+    """The README's promise as a user meets it: SIGTERM at step 13 saves the state and exits
+    143; `digitgan train --resume` in a new process finishes with weight files byte for byte
+    those of a run that was never interrupted."""
+    flags = ["--data-root", str(data_root), "--epochs", "4", "--limit", "500", "--ema-decay", "0.999"]
+    # the same --outdir for both (it is part of the config the weight files carry)
+    outdir = tmp_path / "runs"
+    straight = run_cli("train", *flags, "--outdir", str(outdir))
+    assert straight.returncode == 0, straight.stderr
+    run_a, run_b = tmp_path / "straight", outdir / "00001-seed"
+    run_b.rename(run_a)
+    stopped = run_with_signal_at(13, signal.SIGTERM, "train", *flags, "--outdir", str(outdir))
+    assert stopped.returncode == 143, stopped.stderr
+    assert load_state(run_b / "checkpoints" / "state.safetensors")[1]["step"] == 13
+    assert "SIGTERM: stopping at epoch 3, step 3" in (run_b / "log.txt").read_text()
+    resumed = run_cli("train", "--resume", str(run_b))
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("G.safetensors", "D.safetensors", "G_ema.safetensors"):
+        assert (run_a / "checkpoints" / name).read_bytes() == (run_b / "checkpoints" / name).read_bytes(), (
+            name
+        )
+    a, b = _state(run_a), _state(run_b)
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert_same_history(run_a, run_b)
+
+
+def test_resume_refuses_a_config_json_that_differs_from_the_state(tmp_path, data_root, monkeypatch, capsys):
+    cfg = make_config("seed", data_root=str(data_root), epochs=3, limit=300, outdir=str(tmp_path))
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 4)
+        with pytest.raises(Interrupted):
+            train(cfg, stream=io.StringIO(), progress=False)
+    run = tmp_path / "00001-seed"
+    edited = json.loads((run / "config.json").read_text()) | {"lr": 0.1}
+    (run / "config.json").write_text(json.dumps(edited))
+    log_before = (run / "log.txt").read_bytes()
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lr = 0.1" in err and "0.0002" in err
+    assert (run / "log.txt").read_bytes() == log_before  # nothing written
+
+
+def test_a_state_saved_on_a_gpu_resumes_on_the_cpu(tmp_path, data_root, monkeypatch):
+    """A state whose noise generator is CUDA's (16 bytes: seed and offset) continues on the
+    CPU with the weights and optimiser states it had, and says that the noise restarts.
+    (Simulated: no GPU here. The state is rewritten as a CUDA run saves it.)"""
+    cfg = make_config("seed", data_root=str(data_root), epochs=2, limit=300, outdir=str(tmp_path))
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 4)
+        with pytest.raises(Interrupted):
+            train(cfg, stream=io.StringIO(), progress=False)
+    path = tmp_path / "00001-seed" / "checkpoints" / "state.safetensors"
+    tensors, meta = load_state(path)
+    tensors["rng.noise"] = torch.zeros(16, dtype=torch.uint8)
+    save_state(path, tensors, meta | {"device": "cuda"})
+    result = train(None, stream=io.StringIO(), progress=False, resume=path.parent.parent)
+    log = (result.run_dir / "log.txt").read_text()
+    assert "the state was saved on cuda and continues on cpu" in log
+    assert load_state(path)[1]["epoch"] == 2
+
+
+def test_a_second_ctrl_c_stops_a_stuck_run_at_once(tmp_path, data_root, monkeypatch, capsys):
+    """The first SIGINT asks for a clean stop after the step; while the end of the epoch
+    hangs (a stuck evaluation, here a grid that never finishes), a second SIGINT stops at
+    once, exit 130, keeping the state of the epoch before."""
+    import threading
+
+    import digitgan.training_loop as loop
+
+    def stuck_grid(trainer, path):
+        if trainer.d_steps == 20:  # the end of epoch 2
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+            time.sleep(60)
+
+    monkeypatch.setattr(loop, "fixed_grid", stuck_grid)
+    started = time.time()
+    args = [
+        "train",
+        "--data-root",
+        str(data_root),
+        "--epochs",
+        "4",
+        "--limit",
+        "1000",
+        "--outdir",
+        str(tmp_path),
+    ]
+    assert main(args) == 130
+    assert time.time() - started < 30
+    run = tmp_path / "00001-seed"
+    assert "second SIGINT: stopped at once, without saving" in (run / "log.txt").read_text()
+    assert load_state(run / "checkpoints" / "state.safetensors")[1]["epoch"] == 1
+
+
+def test_a_nan_weight_is_never_saved(tmp_path, data_root, monkeypatch):
+    """A weight that turns NaN on an epoch's last step (the losses of that step are still
+    finite) is caught by the check before the save: exit 3, the last good state kept."""
+    original = Trainer.step
+
+    def poisoned(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if self.d_steps == 30:  # the last step of epoch 3
+            with torch.no_grad():
+                self.G.net[0].weight[0, 0] = float("nan")
+        return out
+
+    monkeypatch.setattr(Trainer, "step", poisoned)
+    args = [
+        "train",
+        "--data-root",
+        str(data_root),
+        "--epochs",
+        "5",
+        "--limit",
+        "1000",
+        "--outdir",
+        str(tmp_path),
+    ]
+    assert main(args) == 3
+    run = tmp_path / "00001-seed"
+    assert "diverged at the end of epoch 3" in (run / "log.txt").read_text()
+    tensors, meta = load_state(run / "checkpoints" / "state.safetensors")
+    assert meta["epoch"] == 2 and all(
+        bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()
+    )
+
+
+def test_python_and_numpy_generators_are_seeded_and_saved():
+    cfg = make_config("seed", seed=5)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    assert random.random() == random.Random(5).random()
+    assert np.random.rand() == np.random.RandomState(5).rand()
+    tensors, meta = trainer.state()
+    expected = (random.random(), np.random.rand())
+    random.seed(99), np.random.seed(99)
+    trainer.load_state(tensors, meta, Path("state"))
+    assert (random.random(), np.random.rand()) == expected
+
+
+def test_weight_files_carry_a_checksum(tiny_run, tmp_path, capsys):
+    """A flipped byte inside a tensor (not the header) of G.safetensors is caught."""
+    path = tmp_path / "run"
+    for name in ("config.json", "checkpoints/config.json", "checkpoints/G.safetensors"):
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes((tiny_run / name).read_bytes())
+    weights = path / "checkpoints" / "G.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # the last tensor's bytes
+    weights.write_bytes(bytes(data))
+    assert main(["sample", str(path), "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(weights) in err and "checksum" in err
 
 
 # --- fuzzing: bad bytes give a UserError, never another exception -------------------------

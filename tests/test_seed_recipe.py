@@ -14,6 +14,8 @@ from digitgan.optim import LeanAdam
 from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialStep, tutorial_networks
 
+pytestmark = pytest.mark.floats  # .ci/run reruns these on every CPU kernel path
+
 
 def test_seed_hyperparameters_are_the_tutorials():
     cfg = make_config("seed")

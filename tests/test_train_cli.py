@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
+from procs import run_cli
 from safetensors.torch import load_file
 
 from digitgan.cli import main
@@ -18,18 +16,6 @@ LOG_LINE = re.compile(
     r"^Epoch \[(\d+)/(\d+)\], Step \[(\d+)/(\d+)\], d_loss: \d+\.\d{4}, g_loss: \d+\.\d{4}, "
     r"D\(x\): \d\.\d{2}, D\(G\(z\)\): \d\.\d{2}$"
 )
-
-
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DIGITGAN_NO_DOWNLOAD": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "digitgan", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_train_end_to_end(tmp_path, data_root):
@@ -131,6 +117,8 @@ BAD_FLAGS = {
     "preset": (["--preset", "stylegan9"], "--preset"),
     "dataset": (["--dataset", "cifar"], "--dataset"),
     "limit below batch": (["--limit", "50"], "--limit"),
+    "seed beyond torch's range": (["--seed", "99999999999999999999"], "--seed"),
+    "negative seed": (["--seed", "-1"], "--seed"),
 }
 
 

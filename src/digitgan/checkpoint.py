@@ -57,14 +57,30 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 CHECKSUM_KEY = "tensors_md5"
+META_KEY = "digitgan"
 
 
 def save_weights(path: Path, module: nn.Module, metadata: dict[str, str] | None = None) -> None:
     """The module's weights as safetensors, with ``metadata`` and a checksum of the tensors'
-    bytes that :func:`load_weights` verifies (a flipped byte inside a tensor is caught)."""
+    bytes that :func:`load_weights` verifies (a flipped byte inside a tensor is caught).
+    The metadata is one sorted JSON string under one key: safetensors writes its metadata
+    map in a random order per process, so several keys would make equal weights differ in
+    bytes between two processes."""
     state = {k: v.detach().contiguous().cpu() for k, v in unwrap(module).state_dict().items()}
     metadata = {**(metadata or {}), CHECKSUM_KEY: _tensors_md5(state)}
-    atomic_write_bytes(path, save(state, metadata=metadata))
+    atomic_write_bytes(path, save(state, metadata={META_KEY: json.dumps(metadata, sort_keys=True)}))
+
+
+def weights_metadata(path: Path) -> dict[str, str]:
+    """The metadata :func:`save_weights` stored (or a file's plain metadata map, for files
+    written before it was one key)."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if META_KEY in meta:
+        meta = json.loads(meta[META_KEY])
+        if not isinstance(meta, dict):
+            raise ValueError("metadata is not a JSON object")
+    return meta
 
 
 def load_weights(path: Path, module: nn.Module) -> nn.Module:
@@ -75,8 +91,7 @@ def load_weights(path: Path, module: nn.Module) -> nn.Module:
         raise UserError(f"weights file {path} not found; is this a finished digitgan run folder?")
     try:
         state = load_file(str(path))
-        with safe_open(str(path), framework="pt") as f:
-            checksum = (f.metadata() or {}).get(CHECKSUM_KEY)
+        checksum = weights_metadata(path).get(CHECKSUM_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(
             f"{path} is not a readable safetensors file ({exc}); it is truncated or corrupt"

@@ -27,11 +27,11 @@ from typing import TextIO
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from torch import nn
 from tqdm import tqdm
 
-from digitgan.checkpoint import load_weights, save_weights
+from digitgan.checkpoint import load_weights, save_weights, weights_metadata
 from digitgan.data import Digits, load_dataset, to_model_range
 from digitgan.errors import UserError
 
@@ -178,8 +178,7 @@ def load_evaluator(path: Path) -> Evaluator:
     net = EvaluatorNet()
     load_weights(path, net)  # names the file on any problem
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        meta = weights_metadata(path)
         acc = float(meta["accuracy"])
     except (SafetensorError, KeyError, ValueError) as exc:
         raise UserError(

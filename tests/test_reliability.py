@@ -45,6 +45,16 @@ def _interrupt_after(monkeypatch, n_steps: int) -> None:
     monkeypatch.setattr(Trainer, "step", step)
 
 
+def _stopped_run(tmp_path: Path, data_root: Path, monkeypatch, epochs: int) -> Path:
+    """tmp_path/00001-seed: 3-step epochs, stopped by SIGINT after step 4 with its state saved."""
+    cfg = make_config("seed", data_root=str(data_root), epochs=epochs, limit=300, outdir=str(tmp_path))
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 4)
+        with pytest.raises(Interrupted):
+            train(cfg, stream=io.StringIO(), progress=False)
+    return tmp_path / "00001-seed"
+
+
 def _state(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "checkpoints" / "state.safetensors")
 
@@ -123,11 +133,7 @@ def test_resume_errors(tmp_path, data_root, capsys, tiny_run):
     [lambda b: b[: len(b) // 2], lambda b: b"\x00" * 16, lambda b: b[:-5] + bytes([b[-5] ^ 1]) + b[-4:]],
 )
 def test_damaged_state_is_named(damage, tmp_path, data_root, capsys, monkeypatch):
-    cfg = make_config("seed", data_root=str(data_root), epochs=3, limit=300, outdir=str(tmp_path))
-    with monkeypatch.context() as m:
-        _interrupt_after(m, 4)
-        with pytest.raises(Interrupted):
-            train(cfg, stream=io.StringIO(), progress=False)
+    _stopped_run(tmp_path, data_root, monkeypatch, epochs=3)
     state = tmp_path / "00001-seed" / "checkpoints" / "state.safetensors"
     state.write_bytes(damage(state.read_bytes()))
     assert main(["train", "--resume", str(tmp_path / "00001-seed")]) == 2
@@ -135,16 +141,28 @@ def test_damaged_state_is_named(damage, tmp_path, data_root, capsys, monkeypatch
     assert len(err.splitlines()) == 1 and str(state) in err
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, data_root, monkeypatch, capsys):
+def _nan_loss_at_step_25(trainer: Trainer, out: dict) -> dict:
+    return {**out, "d_loss": out["d_loss"] * float("nan")} if trainer.d_steps >= 25 else out
+
+
+def _nan_weight_at_step_30(trainer: Trainer, out: dict) -> dict:
+    """A weight turns NaN on epoch 3's last step, whose losses are still finite: only the
+    check of the weights before the save can catch it."""
+    if trainer.d_steps == 30:
+        with torch.no_grad():
+            trainer.G.net[0].weight[0, 0] = float("nan")
+    return out
+
+
+@pytest.mark.parametrize(
+    "poison, where",
+    [(_nan_loss_at_step_25, "at epoch 3, step 5"), (_nan_weight_at_step_30, "at the end of epoch 3")],
+)
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(poison, where, tmp_path, data_root, monkeypatch):
+    """A NaN loss or weight stops training (exit 3) and nothing non-finite is ever saved:
+    the state of epoch 2 (10-step epochs) is kept, and G still loads."""
     original = Trainer.step
-    calls = {"n": 0}
-
-    def poisoned(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        calls["n"] += 1
-        return {**out, "d_loss": out["d_loss"] * float("nan")} if calls["n"] >= 25 else out
-
-    monkeypatch.setattr(Trainer, "step", poisoned)
+    monkeypatch.setattr(Trainer, "step", lambda self, *a, **k: poison(self, original(self, *a, **k)))
     args = [
         "train",
         "--data-root",
@@ -158,8 +176,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, data_root
     ]
     assert main(args) == 3
     run = tmp_path / "00001-seed"
-    log = (run / "log.txt").read_text()
-    assert "diverged at epoch 3, step 5" in log  # step 25 of 10-step epochs
+    assert f"diverged {where}" in (run / "log.txt").read_text()
     tensors, meta = load_state(run / "checkpoints" / "state.safetensors")
     assert meta["epoch"] == 2 and all(
         bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()
@@ -260,11 +277,7 @@ def test_sigterm_then_resume_in_a_fresh_process_gives_the_same_bytes(tmp_path, d
 
 
 def test_resume_refuses_a_config_json_that_differs_from_the_state(tmp_path, data_root, monkeypatch, capsys):
-    cfg = make_config("seed", data_root=str(data_root), epochs=3, limit=300, outdir=str(tmp_path))
-    with monkeypatch.context() as m:
-        _interrupt_after(m, 4)
-        with pytest.raises(Interrupted):
-            train(cfg, stream=io.StringIO(), progress=False)
+    _stopped_run(tmp_path, data_root, monkeypatch, epochs=3)
     run = tmp_path / "00001-seed"
     edited = json.loads((run / "config.json").read_text()) | {"lr": 0.1}
     (run / "config.json").write_text(json.dumps(edited))
@@ -279,11 +292,7 @@ def test_a_state_saved_on_a_gpu_resumes_on_the_cpu(tmp_path, data_root, monkeypa
     """A state whose noise generator is CUDA's (16 bytes: seed and offset) continues on the
     CPU with the weights and optimiser states it had, and says that the noise restarts.
     (Simulated: no GPU here. The state is rewritten as a CUDA run saves it.)"""
-    cfg = make_config("seed", data_root=str(data_root), epochs=2, limit=300, outdir=str(tmp_path))
-    with monkeypatch.context() as m:
-        _interrupt_after(m, 4)
-        with pytest.raises(Interrupted):
-            train(cfg, stream=io.StringIO(), progress=False)
+    _stopped_run(tmp_path, data_root, monkeypatch, epochs=2)
     path = tmp_path / "00001-seed" / "checkpoints" / "state.safetensors"
     tensors, meta = load_state(path)
     tensors["rng.noise"] = torch.zeros(16, dtype=torch.uint8)
@@ -326,39 +335,6 @@ def test_a_second_ctrl_c_stops_a_stuck_run_at_once(tmp_path, data_root, monkeypa
     run = tmp_path / "00001-seed"
     assert "second SIGINT: stopped at once, without saving" in (run / "log.txt").read_text()
     assert load_state(run / "checkpoints" / "state.safetensors")[1]["epoch"] == 1
-
-
-def test_a_nan_weight_is_never_saved(tmp_path, data_root, monkeypatch):
-    """A weight that turns NaN on an epoch's last step (the losses of that step are still
-    finite) is caught by the check before the save: exit 3, the last good state kept."""
-    original = Trainer.step
-
-    def poisoned(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
-        if self.d_steps == 30:  # the last step of epoch 3
-            with torch.no_grad():
-                self.G.net[0].weight[0, 0] = float("nan")
-        return out
-
-    monkeypatch.setattr(Trainer, "step", poisoned)
-    args = [
-        "train",
-        "--data-root",
-        str(data_root),
-        "--epochs",
-        "5",
-        "--limit",
-        "1000",
-        "--outdir",
-        str(tmp_path),
-    ]
-    assert main(args) == 3
-    run = tmp_path / "00001-seed"
-    assert "diverged at the end of epoch 3" in (run / "log.txt").read_text()
-    tensors, meta = load_state(run / "checkpoints" / "state.safetensors")
-    assert meta["epoch"] == 2 and all(
-        bool(torch.isfinite(t).all()) for t in tensors.values() if t.is_floating_point()
-    )
 
 
 def test_python_and_numpy_generators_are_seeded_and_saved():

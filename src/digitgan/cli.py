@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     it.add_argument("--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR)")
 
+    sub.add_parser(
+        "fonts",
+        help="the fonts of the typed-digit data set (--dataset typed): licences, split, counts",
+        description="List every font found for --dataset typed: its Debian package and licence, and whether "
+        "it is used for training or testing (split by font family) or dropped, and why.",
+    )
+
     rp = sub.add_parser(
         "report",
         help="write RUN_DIR/report.html: one self-contained page with metrics and pictures",
@@ -392,6 +399,12 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(f"digitgan: wrote {png} and {png.with_suffix('.gif')}")
 
 
+def cmd_fonts(args: argparse.Namespace) -> None:
+    from digitgan.typed import font_report
+
+    print(font_report())
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from digitgan.report import write_report
 
@@ -403,6 +416,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "interpolate": cmd_interpolate,
     "report": cmd_report,
+    "fonts": cmd_fonts,
     "evaluator": cmd_evaluator,
     "evaluate": cmd_evaluate,
 }

@@ -15,7 +15,7 @@ import gzip
 import hashlib
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +41,29 @@ MNIST_MD5 = {
 @dataclass(frozen=True)
 class DatasetSpec:
     folder: str  # torchvision's folder name under ROOT
-    torchvision_class: str  # used only to download
+    torchvision_class: str | None  # used only to download
     system_dir: str | None  # where a Debian package installs the files, if any
     md5: dict[str, str] | None
+    make: Callable[[], dict[str, Path]] | None = None  # makes the four files (in the cache)
+
+
+def cache_dir() -> Path:
+    """Where evaluators, real-data statistics and generated data sets are kept."""
+    return Path(os.environ.get("DIGITGAN_CACHE") or Path.home() / ".cache" / "digitgan")
+
+
+def _typed_files() -> dict[str, Path]:
+    from digitgan.typed import typed_files  # fonts and Pillow's renderer: only when asked for
+
+    return typed_files()
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec("MNIST", "MNIST", None, MNIST_MD5),
     # apt-get install dataset-fashion-mnist puts the four .gz files here.
     "fashion-mnist": DatasetSpec("FashionMNIST", "FashionMNIST", "/usr/share/datasets/fashion-mnist", None),
+    # Digits printed in Debian's fonts, made MNIST-like (typed.py), rendered into the cache.
+    "typed": DatasetSpec("TYPED", None, None, None, make=_typed_files),
 }
 
 SPLIT_FILES = {
@@ -95,6 +109,8 @@ def locate_files(name: str, root: Path, download: bool = True) -> dict[str, Path
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     spec = DATASETS[name]
+    if spec.make is not None:
+        return spec.make()
     raw = root / spec.folder / "raw"
     search = [raw] + ([Path(spec.system_dir)] if spec.system_dir else [])
     for directory in search:

@@ -23,9 +23,9 @@ import torch
 from safetensors.torch import load_file, save
 
 from digitgan.checkpoint import atomic_write_bytes
-from digitgan.data import load_dataset
+from digitgan.data import cache_dir, load_dataset
 from digitgan.errors import UserError
-from digitgan.evaluator import Evaluator, cache_dir
+from digitgan.evaluator import Evaluator
 from digitgan.metrics import all_metrics, fid, inception_score
 
 MAX_N = 10_000  # the size of MNIST's test split, the reference

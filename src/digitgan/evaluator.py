@@ -32,7 +32,7 @@ from torch import nn
 from tqdm import tqdm
 
 from digitgan.checkpoint import load_weights, save_weights, weights_metadata
-from digitgan.data import Digits, load_dataset, to_model_range
+from digitgan.data import Digits, cache_dir, load_dataset, to_model_range
 from digitgan.errors import UserError
 
 FEATURE_DIM = 128
@@ -83,10 +83,6 @@ class Evaluator:
             feats.append(f.double())
             probs.append(torch.softmax(logits.double(), dim=1))
         return torch.cat(feats), torch.cat(probs)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DIGITGAN_CACHE") or Path.home() / ".cache" / "digitgan")
 
 
 def default_evaluator_path(dataset: str = "mnist") -> Path:

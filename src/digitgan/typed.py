@@ -225,9 +225,8 @@ def typed_files(stream=None) -> dict[str, Path]:
         raise UserError(
             f"no fonts with digits found in {', '.join(FONT_DIRS)}; install them: apt-get install -y {PACKAGES}"
         )
-    key = hashlib.md5(
-        repr((VERSION, SEED, [(f.name, f.path.stat().st_size) for f in kept])).encode()
-    ).hexdigest()
+    fonts = [(f.name, f.path.stat().st_size) for f in kept]
+    key = hashlib.md5(repr((VERSION, SEED, TRAIN_IMAGES, TEST_IMAGES, fonts)).encode()).hexdigest()
     folder = cache_dir() / f"typed-v{VERSION}-{key[:12]}" / "TYPED" / "raw"
     files = {name: folder / name for name in ALL_FILES}
     if all(p.is_file() for p in files.values()):

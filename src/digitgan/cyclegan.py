@@ -1,0 +1,179 @@
+"""CycleGAN's parts for 28 x 28 digits: generators, patch discriminators, objectives, the
+image pool and the learning-rate schedule (Zhu et al. 2017, "Unpaired Image-to-Image
+Translation using Cycle-Consistent Adversarial Networks"), sized for two CPU cores.
+
+    python -c "from digitgan.cyclegan import ResnetGenerator; print(ResnetGenerator())"
+
+The pieces the cyclegan family (typed <-> handwritten digits) is built from, each tested on
+its own; the family's step and its place in the training loop come with the preset.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with instance norm and a skip connection (He et al. 2016), as in
+    CycleGAN's generator; reflection padding avoids border artefacts."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's generator (Johnson et al. 2016's image transformation network) shrunk for
+    28 x 28: c7s1-ngf, two stride-2 downsamplings (28 -> 14 -> 7), ``blocks`` residual
+    blocks at 7 x 7, then two upsamplings by nearest-neighbour resize + 3x3 convolution
+    rather than transposed convolutions, which leave checkerboard artefacts (Odena et al.
+    2016), and c7s1-1 with tanh. (B, 1, 28, 28) in [-1, 1] -> the same."""
+
+    def __init__(self, ngf: int = 32, blocks: int = 3) -> None:
+        super().__init__()
+
+        def down(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.InstanceNorm2d(cout), nn.ReLU()]
+
+        def up(cin: int, cout: int) -> list[nn.Module]:
+            return [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.InstanceNorm2d(cout),
+                nn.ReLU(),
+            ]
+
+        self.net = nn.Sequential(
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(1, ngf, 7),
+            nn.InstanceNorm2d(ngf),
+            nn.ReLU(),  # (B, ngf, 28, 28)
+            *down(ngf, 2 * ngf),  # (B, 2 ngf, 14, 14)
+            *down(2 * ngf, 4 * ngf),  # (B, 4 ngf, 7, 7)
+            *[ResidualBlock(4 * ngf) for _ in range(blocks)],
+            *up(4 * ngf, 2 * ngf),  # (B, 2 ngf, 14, 14)
+            *up(2 * ngf, ngf),  # (B, ngf, 28, 28)
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, 1, 7),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN (Isola et al. 2017) shrunk so that it still judges patches of a 28 x 28
+    digit: C-ndf (no norm) and C-2ndf with 4x4 stride-2 convolutions (28 -> 14 -> 7), then a
+    3x3 convolution to one channel. Through its convolutions each of the 7 x 7 outputs sees
+    an 18 x 18 patch (the 70 x 70 PatchGAN would see the whole digit); instance norm adds only
+    the image's own mean and spread. Raw scores, for the least-squares loss."""
+
+    RECEPTIVE_FIELD = 18  # 4, then 4 + 3 * 2 = 10, then 10 + 2 * 4 = 18 pixels
+
+    def __init__(self, ndf: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, ndf, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),  # (B, ndf, 14, 14)
+            nn.Conv2d(ndf, 2 * ndf, 4, stride=2, padding=1),
+            nn.InstanceNorm2d(2 * ndf),
+            nn.LeakyReLU(0.2),  # (B, 2 ndf, 7, 7)
+            nn.Conv2d(2 * ndf, 1, 3, padding=1),  # (B, 1, 7, 7)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def lsgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """Least-squares GAN (Mao et al. 2017), as CycleGAN uses it: D pushes real patches to 1
+    and fake ones to 0; halved so that D learns at half G's rate (Zhu et al. 2017, sec. 4)."""
+    return 0.5 * (((real_out - 1) ** 2).mean() + (fake_out**2).mean())
+
+
+def lsgan_g_loss(fake_out: torch.Tensor) -> torch.Tensor:
+    """G pushes D's scores of its translations towards 1."""
+    return ((fake_out - 1) ** 2).mean()
+
+
+def cycle_loss(original: torch.Tensor, reconstructed: torch.Tensor) -> torch.Tensor:
+    """||F(G(x)) - x||_1, averaged over pixels (Zhu et al. 2017, eq. 2)."""
+    return (reconstructed - original).abs().mean()
+
+
+def identity_loss(target_domain: torch.Tensor, mapped: torch.Tensor) -> torch.Tensor:
+    """||G(y) - y||_1 for y already in G's output domain (Taigman et al. 2017; Zhu et al.
+    2017, sec. 5.2): G should leave such images alone."""
+    return (mapped - target_domain).abs().mean()
+
+
+def semantic_loss(logits_of_translated: torch.Tensor, source_labels: torch.Tensor) -> torch.Tensor:
+    """CyCADA's semantic consistency (Hoffman et al. 2018): a frozen classifier should read a
+    translated digit as the digit it was translated from (cross-entropy). The classifier
+    must not be the evaluator that later measures the translation."""
+    return F.cross_entropy(logits_of_translated, source_labels)
+
+
+def linear_decay(epoch: int, epochs: int, decay_from: int) -> float:
+    """CycleGAN's schedule: the learning rate's factor is 1 until ``decay_from``, then falls
+    linearly to 0 at ``epochs`` (Zhu et al. 2017, sec. 4: 100 epochs flat, 100 decaying)."""
+    if epoch < decay_from:
+        return 1.0
+    return max(0.0, 1.0 - (epoch - decay_from) / max(1, epochs - decay_from))
+
+
+class ImagePool:
+    """A history of generated images for the discriminators (Shrivastava et al. 2017; Zhu et
+    al. 2017, sec. 4): until it holds ``size`` images each new one is stored and returned;
+    then each new image is, with probability 1/2, swapped for a random stored one (which is
+    returned instead), else returned as it is. The draws come from ``generator``; the pool's
+    images and the generator's state are the pool's state, saved with a run for an exact
+    resume."""
+
+    def __init__(self, size: int = 50, generator: torch.Generator | None = None) -> None:
+        self.size = size
+        self.generator = generator or torch.Generator()
+        self.images: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        """``batch`` (B, C, H, W) -> a batch of the same shape for D to judge."""
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+                continue
+            swap = torch.rand((), generator=self.generator).item() < 0.5
+            if swap:
+                i = int(torch.randint(self.size, (), generator=self.generator))
+                out.append(self.images[i].clone())
+                self.images[i] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state(self, prefix: str) -> dict[str, torch.Tensor]:
+        images = torch.stack(self.images) if self.images else torch.zeros(0)
+        return {f"{prefix}.images": images.cpu(), f"{prefix}.rng": self.generator.get_state()}
+
+    def load_state(self, prefix: str, tensors: dict[str, torch.Tensor]) -> None:
+        images = tensors[f"{prefix}.images"]
+        self.images = [image.clone() for image in images] if images.numel() else []
+        self.generator.set_state(tensors[f"{prefix}.rng"])

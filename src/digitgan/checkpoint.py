@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import nn
 
 from digitgan.config import TrainConfig
@@ -71,16 +71,26 @@ def save_weights(path: Path, module: nn.Module, metadata: dict[str, str] | None 
     atomic_write_bytes(path, save(state, metadata={META_KEY: json.dumps(metadata, sort_keys=True)}))
 
 
-def weights_metadata(path: Path) -> dict[str, str]:
-    """The metadata :func:`save_weights` stored (or a file's plain metadata map, for files
-    written before it was one key)."""
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A safetensors file's tensors and its raw metadata map, in one read."""
     with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if META_KEY in meta:
-        meta = json.loads(meta[META_KEY])
-        if not isinstance(meta, dict):
-            raise ValueError("metadata is not a JSON object")
+        return {key: f.get_tensor(key) for key in f.keys()}, f.metadata() or {}
+
+
+def _unpack_weights_metadata(raw: dict[str, str]) -> dict[str, str]:
+    """The metadata :func:`save_weights` stored (or the plain map of files written before it
+    was one key)."""
+    if META_KEY not in raw:
+        return raw
+    meta = json.loads(raw[META_KEY])
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a JSON object")
     return meta
+
+
+def weights_metadata(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as f:
+        return _unpack_weights_metadata(f.metadata() or {})
 
 
 def load_weights(path: Path, module: nn.Module) -> nn.Module:
@@ -90,8 +100,8 @@ def load_weights(path: Path, module: nn.Module) -> nn.Module:
     if not path.is_file():
         raise UserError(f"weights file {path} not found; is this a finished digitgan run folder?")
     try:
-        state = load_file(str(path))
-        checksum = weights_metadata(path).get(CHECKSUM_KEY)
+        state, raw = _read_safetensors(path)
+        checksum = _unpack_weights_metadata(raw).get(CHECKSUM_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise UserError(
             f"{path} is not a readable safetensors file ({exc}); it is truncated or corrupt"
@@ -178,9 +188,8 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not path.is_file():
         raise UserError(f"no training state at {path}; only runs that saved a checkpoint can be resumed")
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})[STATE_KEY])
+        tensors, raw = _read_safetensors(path)
+        meta = json.loads(raw[STATE_KEY])
         if not isinstance(meta, dict):
             raise ValueError("metadata is not a JSON object")
         if meta.get("tensors_md5") != _tensors_md5(tensors):

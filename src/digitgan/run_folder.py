@@ -20,7 +20,8 @@ from digitgan.errors import UserError, write_error
 
 
 def create_run_dir(outdir: str | os.PathLike, preset: str) -> Path:
-    """``outdir/NNNNN-preset``, numbered one past the highest existing number, never reused."""
+    """``outdir/NNNNN-preset`` with its ``samples/`` and ``checkpoints/``, numbered one past
+    the highest existing number, never reused."""
     outdir = Path(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -36,11 +37,17 @@ def create_run_dir(outdir: str | os.PathLike, preset: str) -> Path:
         run_dir = outdir / f"{number:05d}-{preset}"
         try:
             run_dir.mkdir()  # exclusive: two runs started together never share a folder
-            return run_dir
         except FileExistsError:
             number += 1
+            continue
         except OSError as exc:
             raise write_error(run_dir, exc) from exc
+        for sub in ("samples", "checkpoints"):
+            try:
+                (run_dir / sub).mkdir()
+            except OSError as exc:
+                raise write_error(run_dir / sub, exc) from exc
+        return run_dir
 
 
 class AppendFile:

@@ -35,7 +35,7 @@ from digitgan.checkpoint import (
 )
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
-from digitgan.errors import UserError, write_error
+from digitgan.errors import UserError
 from digitgan.pictures import make_pictures
 from digitgan.run_folder import (
     AppendFile,
@@ -156,11 +156,6 @@ class Training:
                 tmp.unlink(missing_ok=True)
         else:
             self.run_dir = create_run_dir(cfg.outdir, cfg.preset)
-            for sub in ("samples", "checkpoints"):
-                try:
-                    (self.run_dir / sub).mkdir()
-                except OSError as exc:
-                    raise write_error(self.run_dir / sub, exc) from exc
             save_config(self.run_dir / "config.json", cfg)
         self.ckpt = self.run_dir / "checkpoints"
         self._open_outputs(progress, resumed=state is not None, note=note)

@@ -29,12 +29,10 @@ def _pick(items: list, k: int) -> list:
     return [items[i] for i in idx]
 
 
-def _gif_bytes(paths: list[Path], scale: float) -> bytes:
-    """The grids at ``paths`` as one animation, each frame labelled with its epoch."""
+def _gif_bytes(grids: list[tuple[int, Image.Image]], scale: float) -> bytes:
+    """(epoch, grid) pairs as one animation, each frame labelled with its epoch."""
     frames = []
-    for path in paths:
-        epoch = int(path.stem.split("-")[1])
-        grid = Image.open(path).convert("L")
+    for epoch, grid in grids:
         if scale != 1.0:
             grid = grid.resize((round(grid.width * scale), round(grid.height * scale)), Image.LANCZOS)
         frame = Image.new("L", (grid.width, grid.height + 16), 0)
@@ -55,9 +53,16 @@ def progress_gif(run_dir: str | Path, max_frames: int = MAX_FRAMES, budget: int 
     grids = sorted((run_dir / "samples").glob("fixed-*.png"))
     if not grids:
         return None
+    loaded: dict[Path, tuple[int, Image.Image]] = {}  # each grid read once, however many tries
+
+    def load(path: Path) -> tuple[int, Image.Image]:
+        if path not in loaded:
+            loaded[path] = (int(path.stem.split("-")[1]), Image.open(path).convert("L"))
+        return loaded[path]
+
     frames, scale = max_frames, 1.0
     while True:
-        data = _gif_bytes(_pick(grids, frames), scale)
+        data = _gif_bytes([load(p) for p in _pick(grids, frames)], scale)
         if len(data) <= budget or frames == 1:  # one small frame is a few kB
             break
         if scale > 0.3:

@@ -16,6 +16,7 @@ dropped. The set is written once, as MNIST-format IDX files, into the cache fold
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -139,9 +140,12 @@ def digit_glyphs(font: Font) -> list[Image.Image] | None:
     return glyphs
 
 
+@functools.cache
 def usable_fonts() -> tuple[list[Font], list[tuple[Font, str]]]:
     """(fonts kept, [(font dropped, why)]): symbol fonts, fonts without the ten digits, and
-    fonts whose ten MNIST-style digits equal an earlier font's pixel for pixel."""
+    fonts whose ten MNIST-style digits equal an earlier font's pixel for pixel. Scanned once
+    per process (a few seconds: every font's digits are rendered); callers must not change
+    the lists."""
     kept, dropped, seen = [], [], {}
     for font in installed_fonts():
         if font.name in SYMBOL_FONTS:
@@ -195,9 +199,14 @@ def augmented(glyph_font: ImageFont.FreeTypeFont, digit: int, rng: np.random.Gen
     return np.asarray(image, dtype=np.uint8)
 
 
+def per_font_digit(total: int, fonts: list[Font]) -> int:
+    """Images per (font, digit) so that a split holds at least ``total``."""
+    return math.ceil(total / (10 * max(1, len(fonts))))
+
+
 def render_split(fonts: list[Font], total: int, split: str) -> tuple[np.ndarray, np.ndarray]:
     """About ``total`` digits, the same number for every (font, digit), in a seeded order."""
-    per = math.ceil(total / (10 * len(fonts)))
+    per = per_font_digit(total, fonts)
     images, labels = [], []
     for i, font in enumerate(fonts):
         face = ImageFont.truetype(str(font.path), RENDER_PX)
@@ -257,10 +266,7 @@ def font_report() -> str:
     for f, why in dropped:
         lines.append(f"{f.name:<40} {f.package:<20} {f.licence:<36} dropped: {why}")
     families = {s: len({f.family for f in fonts}) for s, fonts in split.items()}
-    per = {
-        s: math.ceil(n / (10 * max(1, len(split[s]))))
-        for s, n in (("train", TRAIN_IMAGES), ("test", TEST_IMAGES))
-    }
+    per = {s: per_font_digit(n, split[s]) for s, n in (("train", TRAIN_IMAGES), ("test", TEST_IMAGES))}
     lines.append(
         f"{len(kept) + len(dropped)} fonts found, {len(kept)} kept, {len(dropped)} dropped; "
         f"train: {len(split['train'])} fonts of {families['train']} designs, "

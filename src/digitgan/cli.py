@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from digitgan.config import MAX_SEED
 from digitgan.errors import UserError
 
 DEFAULTS_NOTE = "Unset flags take the preset's value."
@@ -54,7 +55,7 @@ def _number(kind: type, ok: Callable[[float], bool] = lambda v: True, rule: str 
 
 
 _int = _number(int)
-_seed = _number(int, lambda v: 0 <= v <= 2**31 - 1, "must be between 0 and 2147483647 (2**31 - 1)")
+_seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"must be between 0 and {MAX_SEED} (2**31 - 1)")
 _positive_int = _number(int, lambda v: v >= 1, "must be >= 1")
 _digit = _number(int, lambda v: 0 <= v <= 9, "must be a digit 0-9", noun="a digit 0-9")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "must be a finite number > 0")
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fonts",
         help="the fonts of the typed-digit data set (--dataset typed): licences, split, counts",
         description="List every font found for --dataset typed: its Debian package and licence, and whether "
-        "it is used for training or testing (split by font family) or dropped, and why.",
+        "it is used for training or testing (split by typeface design) or dropped, and why.",
     )
 
     rp = sub.add_parser(

@@ -236,15 +236,15 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
     assert load_state(run / "checkpoints" / "state.safetensors")[1]["epoch"] == epochs
     load_weights(run / "checkpoints" / "G.safetensors", MLPGenerator())
     assert not list((run / "checkpoints").glob(".*.tmp"))  # leftovers of killed saves were removed
-    straight = train(
-        make_config(
-            "seed",
-            **{k.lstrip("-").replace("-", "_"): v for k, v in zip(flags[::2], flags[1::2], strict=True)}
-            | {"epochs": epochs, "limit": 500, "log_every": 5, "outdir": str(tmp_path / "straight")},
-        ),
-        stream=io.StringIO(),
-        progress=False,
+    same = make_config(
+        "seed",
+        data_root=str(data_root),
+        epochs=epochs,
+        limit=500,
+        log_every=5,
+        outdir=str(tmp_path / "straight"),
     )
+    straight = train(same, stream=io.StringIO(), progress=False)
     assert_same_history(straight.run_dir, run)
     # a resumed process killed before its first save leaves no line: the log is cut back too
     assert 1 <= (run / "log.txt").read_text().count("digitgan: resuming") <= 4

@@ -31,22 +31,25 @@ def test_generator_maps_digits_to_digits_without_transposed_convolutions():
     assert sum(isinstance(m, nn.Upsample) for m in G.modules()) == 2
 
 
-def test_patch_discriminator_sees_18_pixel_patches():
+@pytest.mark.parametrize(("layers", "outputs", "field"), [(2, 7, 18), (3, 3, 38)])
+def test_patch_discriminator_sees_patches_of_its_receptive_field(layers, outputs, field):
     """One output's gradient with respect to the input is non-zero only inside its
-    convolutions' receptive field: at most 18 x 18 pixels of the 28 x 28 digit. (Instance
-    norm's per-image statistics reach every pixel, so it is taken out for this look at the
-    convolutions' geometry.)"""
+    convolutions' receptive field: 18 x 18 pixels with 2 layers, the whole digit with 3.
+    (Instance norm's per-image statistics reach every pixel, so it is taken out for this
+    look at the convolutions' geometry.)"""
     torch.manual_seed(0)
-    D = PatchDiscriminator(ndf=8).eval()
-    D.net[3] = nn.Identity()
-    assert not any(isinstance(m, nn.InstanceNorm2d) for m in D.modules())
+    D = PatchDiscriminator(ndf=8, layers=layers).eval()
+    for i, m in enumerate(D.net):
+        if isinstance(m, nn.InstanceNorm2d):
+            D.net[i] = nn.Identity()
     x = torch.randn(1, 1, 28, 28, requires_grad=True)
     out = D(x)
-    assert out.shape == (1, 1, 7, 7)
-    out[0, 0, 3, 3].backward()
+    assert out.shape == (1, 1, outputs, outputs) and D.receptive_field == field
+    out[0, 0, outputs // 2, outputs // 2].backward()
     rows, cols = torch.nonzero(x.grad[0, 0], as_tuple=True)
-    assert rows.max() - rows.min() + 1 <= PatchDiscriminator.RECEPTIVE_FIELD == 18
-    assert cols.max() - cols.min() + 1 <= 18 and rows.max() - rows.min() + 1 >= 14
+    extent = min(field, 28)
+    assert rows.max() - rows.min() + 1 <= extent and cols.max() - cols.min() + 1 <= extent
+    assert rows.max() - rows.min() + 1 >= extent - 4  # padding trims the field at the border
 
 
 def test_least_squares_objectives():

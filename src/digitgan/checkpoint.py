@@ -157,6 +157,11 @@ def load_generator(
         raise UserError(f"run folder {run_dir} does not exist; pass a folder such as runs/00001-seed")
     ckpt = run_dir / "checkpoints"
     cfg = load_config(ckpt / "config.json")
+    if cfg.family == "cyclegan":
+        raise UserError(
+            f"{run_dir} is a cyclegan run: it translates digits rather than drawing them from noise; "
+            "use digitgan handwrite, translate or evaluate"
+        )
     G = build_generator(cfg)
     ema = ckpt / "G_ema.safetensors"
     load_weights(ema if use_ema and ema.exists() else ckpt / "G.safetensors", G)

@@ -109,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--gp-lambda", type=_nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
     )
     t.add_argument("--ema-decay", type=_unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})")
+    cycle = t.add_argument_group("cyclegan (typed <-> handwritten)")
+    cycle.add_argument("--res-blocks", type=_int, help="residual blocks in each generator (cyclegan: 3)")
+    cycle.add_argument(
+        "--patch-layers", type=_int, help="discriminator depth: 2 judges 18 px patches, 3 the whole digit"
+    )
+    cycle.add_argument("--cycle-lambda", type=_nonneg_float, help="weight of the cycle loss (cyclegan: 2)")
+    cycle.add_argument(
+        "--identity-lambda", type=_nonneg_float, help="weight of the identity loss (cyclegan: 0)"
+    )
+    cycle.add_argument(
+        "--semantic-lambda", type=_nonneg_float, help="weight of the semantic-consistency loss (cyclegan: 1)"
+    )
+    cycle.add_argument(
+        "--pool-size", type=_int, help="translations kept for the discriminators (cyclegan: 50)"
+    )
+    cycle.add_argument(
+        "--decay-from",
+        type=_nonneg_float,
+        help="epoch where the learning rate starts to fall to 0 (cyclegan: 1)",
+    )
     t.add_argument("--latent-dim", type=_positive_int, help=f"size of z (seed: {d.latent_dim})")
     t.add_argument("--hidden-dim", type=_positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})")
     t.add_argument(
@@ -180,6 +200,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--digit", type=_digit, default=0, help="the fixed digit for --seeds on a conditional run"
     )
     it.add_argument("--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR)")
+
+    hw = sub.add_parser(
+        "handwrite",
+        help="write a number by hand with a cyclegan run",
+        description="Print TEXT (digits and spaces) in a font, translate each digit into handwriting with a "
+        "cyclegan run, and write the line as one PNG.",
+        formatter_class=HelpFormatter,
+    )
+    hw.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
+    hw.add_argument("text", metavar="TEXT", help='digits and spaces, e.g. "2026"')
+    hw.add_argument("--out", type=Path, default=Path("handwritten.png"), help="the PNG to write")
+    hw.add_argument("--font", help="a font from 'digitgan fonts' (default: a held-out design)")
+    hw.add_argument("--seed", type=_seed, default=0, help="varies the printed digits' slant, size and stroke")
+    hw.add_argument("--compare", action="store_true", help="the typed line above the handwritten one")
+
+    tr = sub.add_parser(
+        "translate",
+        help="translate an .npz of digits with a cyclegan run",
+        description="Translate the digits of an .npz ('images': uint8 N x 28 x 28, optional 'labels', "
+        "kept) into handwriting or type with a cyclegan run.",
+        formatter_class=HelpFormatter,
+    )
+    tr.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
+    tr.add_argument("--samples", type=Path, required=True, help="the .npz to translate (up to 10,000 digits)")
+    tr.add_argument("--to", choices=("handwritten", "typed"), required=True, help="the target domain")
+    tr.add_argument("--out", type=Path, required=True, help="the .npz to write")
 
     sub.add_parser(
         "fonts",
@@ -266,7 +312,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay "
-        "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard"
+        "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
+        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_from"
     ).split()
     if args.resume is not None:
         # where to continue (--device) is not part of the recipe; everything else is
@@ -332,6 +379,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     out = args.out
+    if args.run_dir is not None and is_cyclegan_run(args.run_dir):
+        evaluate_cyclegan(args)
+        return
     if args.samples:
         images, labels = load_samples(args.samples)
         name, data_root, source = args.samples.name, args.data_root, {"samples": str(args.samples)}
@@ -380,6 +430,45 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"digitgan: wrote {out}")
 
 
+def is_cyclegan_run(run_dir: Path) -> bool:
+    from digitgan.checkpoint import load_config
+
+    config = run_dir / "checkpoints" / "config.json"
+    return config.is_file() and load_config(config).family == "cyclegan"
+
+
+def evaluate_cyclegan(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from digitgan.checkpoint import atomic_write_bytes
+    from digitgan.cycle_evaluation import evaluate_translation, format_translation
+
+    start = time.perf_counter()
+    out = args.out or args.run_dir / "metrics.json"
+    if not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    report = evaluate_translation(args.run_dir, args.data_root, args.evaluator)
+    report["seconds"] = time.perf_counter() - start
+    print(format_translation(report))
+    atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
+    print(f"digitgan: {report['seconds']:.1f} s; wrote {out}")
+
+
+def cmd_handwrite(args: argparse.Namespace) -> None:
+    from digitgan.translation import handwrite
+
+    font = handwrite(args.run_dir, args.text, args.out, args.font, args.seed, args.compare)
+    print(f"digitgan: wrote {args.out} ({args.text!r} in {font}, written by {args.run_dir.name})")
+
+
+def cmd_translate(args: argparse.Namespace) -> None:
+    from digitgan.translation import translate_file
+
+    n = translate_file(args.run_dir, args.samples, args.to, args.out)
+    print(f"digitgan: translated {n:,} digits into {args.to}: {args.out}")
+
+
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from digitgan.checkpoint import load_generator
     from digitgan.sampling import interpolate, strip_and_gif
@@ -418,6 +507,8 @@ COMMANDS = {
     "interpolate": cmd_interpolate,
     "report": cmd_report,
     "fonts": cmd_fonts,
+    "handwrite": cmd_handwrite,
+    "translate": cmd_translate,
     "evaluator": cmd_evaluator,
     "evaluate": cmd_evaluate,
 }

@@ -20,6 +20,7 @@ from digitgan.errors import UserError
 @dataclass
 class TrainConfig:
     preset: str = "seed"
+    family: str = "gan"  # gan (noise -> digit) or cyclegan (typed <-> handwritten digits)
     # model family: (generator, discriminator, objective) chosen by name
     arch: str = "mlp"  # mlp (the tutorial's) or conv (DCGAN-style)
     loss: str = "bce"  # bce (the tutorial's), wgan-gp, hinge
@@ -32,6 +33,14 @@ class TrainConfig:
     n_critic: int = 1  # D updates per G update
     gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp)
     ema_decay: float = 0.0  # EMA of G's weights; 0 = off
+    # cyclegan: ResNet generators and PatchGAN discriminators of width hidden_dim
+    res_blocks: int = 3  # residual blocks at 7 x 7
+    patch_layers: int = 2  # stride-2 layers of the PatchGAN: 2 sees 18 px patches, 3 the whole digit
+    cycle_lambda: float = 10.0  # weight of the cycle-consistency loss
+    identity_lambda: float = 0.0  # weight of the identity loss
+    semantic_lambda: float = 1.0  # weight of the semantic-consistency loss (frozen typed classifier)
+    pool_size: int = 50  # image pool for the discriminators; 0 = off
+    decay_from: float = 0.0  # epoch at which the learning rate starts its linear decay to 0
     # optimisation
     epochs: int = 200
     batch_size: int = 100
@@ -91,6 +100,22 @@ class TrainConfig:
                 self.device in ("auto", "cpu", "cuda"),
                 f"--device must be auto, cpu or cuda, got {self.device!r}",
             ),
+            (self.family in FAMILIES, f"unknown family {self.family!r}; choose one of {', '.join(FAMILIES)}"),
+            (self.res_blocks >= 0, f"--res-blocks must be >= 0, got {self.res_blocks}"),
+            (self.patch_layers in (1, 2, 3), f"--patch-layers must be 1, 2 or 3, got {self.patch_layers}"),
+            (
+                min(self.cycle_lambda, self.identity_lambda, self.semantic_lambda) >= 0,
+                "--cycle-lambda, --identity-lambda and --semantic-lambda must be >= 0",
+            ),
+            (self.pool_size >= 0, f"--pool-size must be >= 0 (0 = off), got {self.pool_size}"),
+            (
+                0 <= self.decay_from <= self.epochs,
+                f"--decay-from must lie between 0 and --epochs ({self.epochs}), got {self.decay_from}",
+            ),
+            (
+                self.family != "cyclegan" or self.dataset == "mnist",
+                "--preset cyclegan translates typed digits into MNIST's handwriting: use --dataset mnist",
+            ),
             (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
             (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
@@ -135,6 +160,7 @@ def _has_type(value: Any, annotation: str) -> bool:
 
 MAX_SEED = 2**31 - 1  # seed + 3 must still be a valid seed for torch, NumPy and Python
 
+FAMILIES = ("gan", "cyclegan")
 ARCHS = ("mlp", "conv")
 LOSSES = ("bce", "wgan-gp", "hinge")
 D_NORMS = ("batch", "layer", "none")
@@ -154,6 +180,28 @@ PRESETS: dict[str, dict[str, Any]] = {
     # minibatch standard deviation feature (Karras et al. 2018), without which G collapsed
     # to one drawing per digit (recall 0.03 -> 0.61 on MNIST).
     "cdcgan": {**_DCGAN, "conditional": True, "minibatch_std": True, "epochs": 18, "ema_decay": 0.999},
+    # CycleGAN (Zhu et al. 2017), typed <-> handwritten, sized for 2 CPU cores: ResNet
+    # generators and 18 px PatchGANs of width 16, 3 residual blocks, least squares, Adam 2e-4
+    # with beta1 0.5, image pools of 50, the rate flat for the first epoch then linear to 0;
+    # a cycle weight below the paper's 10 (the digits change shape), no identity loss (it
+    # keeps colours in photos; digits have none), CyCADA's semantic loss (Hoffman et al. 2018).
+    "cyclegan": {
+        "family": "cyclegan",
+        "arch": "conv",
+        "hidden_dim": 16,
+        "res_blocks": 3,
+        "lr": 2e-4,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "batch_size": 32,
+        "epochs": 2,
+        "decay_from": 1.0,
+        "cycle_lambda": 2.0,
+        "identity_lambda": 0.0,
+        "semantic_lambda": 1.0,
+        "pool_size": 50,
+        "ema_decay": 0.999,
+    },
     # WGAN-GP (Gulrajani et al. 2017): critic without batch norm, lambda 10, 5 critic steps
     # per G step, Adam 1e-4 with betas (0.5, 0.9), batch 64.
     "wgan-gp": {

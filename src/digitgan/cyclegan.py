@@ -76,27 +76,38 @@ class ResnetGenerator(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """A PatchGAN (Isola et al. 2017) shrunk so that it still judges patches of a 28 x 28
-    digit: C-ndf (no norm) and C-2ndf with 4x4 stride-2 convolutions (28 -> 14 -> 7), then a
-    3x3 convolution to one channel. Through its convolutions each of the 7 x 7 outputs sees
-    an 18 x 18 patch (the 70 x 70 PatchGAN would see the whole digit); instance norm adds only
-    the image's own mean and spread. Raw scores, for the least-squares loss."""
+    """A PatchGAN (Isola et al. 2017) shrunk for a 28 x 28 digit: C-ndf (no norm), then
+    C-2ndf, C-4ndf ... with 4x4 stride-2 convolutions, ``layers`` in all, then a 3x3
+    convolution to one channel. With 2 layers (28 -> 14 -> 7) each of the 7 x 7 outputs sees
+    an 18 x 18 patch; with 3 (-> 3 x 3 outputs) each sees 38 x 38, the whole digit, as the
+    70 x 70 PatchGAN sees a large part of a 256 x 256 photo. Instance norm adds only the
+    image's own mean and spread. Raw scores, for the least-squares loss."""
 
-    RECEPTIVE_FIELD = 18  # 4, then 4 + 3 * 2 = 10, then 10 + 2 * 4 = 18 pixels
-
-    def __init__(self, ndf: int = 32) -> None:
+    def __init__(self, ndf: int = 32, layers: int = 2) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, ndf, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),  # (B, ndf, 14, 14)
-            nn.Conv2d(ndf, 2 * ndf, 4, stride=2, padding=1),
-            nn.InstanceNorm2d(2 * ndf),
-            nn.LeakyReLU(0.2),  # (B, 2 ndf, 7, 7)
-            nn.Conv2d(2 * ndf, 1, 3, padding=1),  # (B, 1, 7, 7)
-        )
+        blocks: list[nn.Module] = [nn.Conv2d(1, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        width = ndf
+        for _ in range(layers - 1):
+            blocks += [
+                nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+                nn.InstanceNorm2d(2 * width),
+                nn.LeakyReLU(0.2),
+            ]
+            width *= 2
+        self.net = nn.Sequential(*blocks, nn.Conv2d(width, 1, 3, padding=1))
+        self.receptive_field = receptive_field(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def receptive_field(layers: int) -> int:
+    """Pixels each output of a ``layers``-deep PatchDiscriminator sees: every 4x4 stride-2
+    convolution adds 3 steps of its input's stride, the final 3x3 two (2: 18; 3: 38)."""
+    size, stride = 1, 1
+    for _ in range(layers):
+        size, stride = size + 3 * stride, stride * 2
+    return size + 2 * stride
 
 
 def lsgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
@@ -173,7 +184,9 @@ class ImagePool:
         images = torch.stack(self.images) if self.images else torch.zeros(0)
         return {f"{prefix}.images": images.cpu(), f"{prefix}.rng": self.generator.get_state()}
 
-    def load_state(self, prefix: str, tensors: dict[str, torch.Tensor]) -> None:
-        images = tensors[f"{prefix}.images"]
+    def load_state(
+        self, prefix: str, tensors: dict[str, torch.Tensor], device: torch.device | None = None
+    ) -> None:
+        images = tensors[f"{prefix}.images"].to(device)
         self.images = [image.clone() for image in images] if images.numel() else []
         self.generator.set_state(tensors[f"{prefix}.rng"])

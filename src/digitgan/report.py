@@ -52,6 +52,10 @@ def _figure(data: bytes, mime: str, caption: str, width: int | None = None) -> s
 
 
 def _metrics_table(report: dict) -> str:
+    if report.get("family") == "cyclegan":  # both directions, as digitgan evaluate prints them
+        from digitgan.cycle_evaluation import format_translation
+
+        return f"<pre>{html.escape(format_translation(report))}</pre>"
     m, floor = report["metrics"], report["real_floor"]
     rows = ["<tr><th>metric</th><th>this run</th><th>real floor</th><th>better</th></tr>"]
     for key, label, fmt, better in ROWS:
@@ -84,7 +88,8 @@ def metrics_section(path: Path) -> str:
 def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.json")
-    G, _ = load_generator(run_dir)
+    cyclegan = cfg.family == "cyclegan"
+    G = None if cyclegan else load_generator(run_dir)[0]
     parts = [f"<h1>digitgan run {html.escape(run_dir.name)}</h1>"]
 
     metrics_path = run_dir / "metrics.json"
@@ -98,7 +103,13 @@ def write_report(run_dir: str | Path) -> Path:
     grids = sorted((run_dir / "samples").glob("fixed-*.png"))
     if grids:
         parts.append(
-            _figure(grids[-1].read_bytes(), "image/png", f"fixed noise, epoch {int(grids[-1].stem[6:])}", 302)
+            _figure(
+                grids[-1].read_bytes(),
+                "image/png",
+                ("held-out typed digits above their translation" if cyclegan else "fixed noise")
+                + f", epoch {int(grids[-1].stem[6:])}",
+                302,
+            )
         )
     if cfg.conditional:
         import torch

@@ -10,6 +10,7 @@ The loop (training_loop.py) owns epochs, batches, logging, checkpoints and signa
 from __future__ import annotations
 
 import copy
+import math
 import random
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from digitgan.losses import build_objective
 from digitgan.mlp_step import fast_step_for
 from digitgan.networks import build_networks
 from digitgan.optim import LeanAdam
+from digitgan.sampling import generate, sample_labels
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,6 +38,48 @@ def resolve_device(name: str) -> torch.device:
 def set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
     for p in params:
         p.requires_grad_(flag)
+
+
+def seed_everything(seed: int) -> None:
+    """Weight initialisation, and Python's and NumPy's global generators for anything that
+    draws from them (they are saved in the state, so a resume continues their streams)."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def global_rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """The global generators' states (torch's CPU and CUDA ones, Python's, NumPy's) as tensors
+    and JSON, for a state file."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+    meta = {
+        "rng_python": [py_state[0], list(py_state[1]), py_state[2]],
+        "rng_numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+    }
+    return tensors, meta
+
+
+def load_global_rng_state(tensors: dict[str, torch.Tensor], meta: dict, cuda: bool) -> None:
+    """Undo :func:`global_rng_state` (the CUDA generators only when ``cuda``)."""
+    torch.set_rng_state(tensors["rng.torch"])
+    version, py_state, gauss = meta["rng_python"]
+    random.setstate((version, tuple(py_state), gauss))
+    name, pos, has_gauss, cached = meta["rng_numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    if cuda:
+        load_cuda_rng_state(tensors)
+
+
+def load_cuda_rng_state(tensors: dict[str, torch.Tensor]) -> None:
+    states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if states:
+        torch.cuda.set_rng_state_all(states)
 
 
 class EMA:
@@ -71,11 +115,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, device: torch.device, fast: bool = True) -> None:
         self.cfg, self.device = cfg, device
-        torch.manual_seed(cfg.seed)  # weight initialisation
-        # Python's and NumPy's global generators too, for anything that draws from them
-        # (they are saved in the state, so a resume continues their streams).
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
+        seed_everything(cfg.seed)
         self.noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
         self.G, self.D = (m.to(device) for m in build_networks(cfg))
         self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng)
@@ -109,15 +149,9 @@ class Trainer:
             tensors.update(t)
             meta[name] = m
         tensors["rng.noise"] = self.noise_rng.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            for i, s in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = s
-        py_state = random.getstate()
-        meta["rng_python"] = [py_state[0], list(py_state[1]), py_state[2]]
-        np_state = np.random.get_state()
-        tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
-        meta["rng_numpy"] = [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])]
+        rng_tensors, rng_meta = global_rng_state()
+        tensors.update(rng_tensors)
+        meta.update(rng_meta)
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> str | None:
@@ -133,11 +167,7 @@ class Trainer:
         self.opt_g.load_state_dict(optimizer_state_dict("opt_g", tensors, meta["opt_g"]))
         self.opt_d.load_state_dict(optimizer_state_dict("opt_d", tensors, meta["opt_d"]))
         self.d_steps = meta["d_steps"]
-        torch.set_rng_state(tensors["rng.torch"])
-        version, py_state, gauss = meta["rng_python"]
-        random.setstate((version, tuple(py_state), gauss))
-        name, pos, has_gauss, cached = meta["rng_numpy"]
-        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+        load_global_rng_state(tensors, meta, cuda=False)
         saved_on = meta.get("device", "cpu")
         if saved_on != self.device.type:
             self.noise_rng.manual_seed(self.cfg.seed + 2 + self.d_steps)
@@ -148,15 +178,41 @@ class Trainer:
             )
         self.noise_rng.set_state(tensors["rng.noise"])
         if self.device.type == "cuda":
-            states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-            if states:
-                torch.cuda.set_rng_state_all(states)
+            load_cuda_rng_state(tensors)
         return None
 
     def finite(self) -> bool:
         """Every weight of G, D (and the EMA copy) is finite: nothing else may be saved."""
         nets = [self.G, self.D] + ([self.ema.module] if self.ema is not None else [])
         return all(bool(torch.isfinite(p).all()) for net in nets for p in net.parameters())
+
+    # --- what the loop asks of every family ---------------------------------------------
+
+    def scalars(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The log line's numbers for one step's output (the tutorial's four)."""
+        score = self.objective.score
+        return {
+            "d_loss": out["d_loss"].item(),
+            "g_loss": out["g_loss"].item() if "g_loss" in out else math.nan,
+            "D(x)": score(out["real_logits"]).item(),
+            "D(G(z))": score(out["fake_logits"]).item(),
+        }
+
+    def snapshot(self) -> dict[str, torch.nn.Module]:
+        """The inference weights, by file name: G, D and the EMA copy of G."""
+        return {"G": self.G, "D": self.D, **({"G_ema": self.ema.module} if self.ema is not None else {})}
+
+    def fixed_images(self) -> tuple[torch.Tensor, int]:
+        """100 digits from the same noise every epoch (rows are digits 0-9 when
+        conditional), and the grid's row length."""
+        cfg = self.cfg
+        labels = torch.arange(100) // 10 if cfg.conditional else None
+        return generate(self.sampler, 100, seed=cfg.seed + 3, latent_dim=cfg.latent_dim, labels=labels), 10
+
+    def eval_images(self, n: int) -> torch.Tensor:
+        """n digits from fixed noise for the evaluation during training, (n, 1, 28, 28)."""
+        labels = sample_labels(self.cfg, n)
+        return generate(self.sampler, n, seed=self.cfg.seed, latent_dim=self.cfg.latent_dim, labels=labels)
 
     @property
     def sampler(self) -> torch.nn.Module:

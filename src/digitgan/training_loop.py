@@ -12,13 +12,12 @@ normalised per batch, and scalars are read from the device only on logging steps
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import torch
@@ -47,8 +46,15 @@ from digitgan.run_folder import (
     create_run_dir,
     truncate_logs,
 )
-from digitgan.sampling import generate, grid_png_bytes, sample_labels
+from digitgan.sampling import grid_png_bytes
 from digitgan.trainer import Trainer, resolve_device
+
+if TYPE_CHECKING:
+    from digitgan.cycle_trainer import CycleTrainer
+
+    Family = Trainer | CycleTrainer
+
+TUTORIAL_SCALARS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
@@ -57,17 +63,19 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     atomic_write_bytes(path, grid_png_bytes(images, nrow=nrow))
 
 
-def fixed_grid(trainer: Trainer, path: Path) -> None:
-    """100 digits from the same noise every epoch (rows are digits 0-9 when conditional)."""
-    cfg = trainer.cfg
-    labels = torch.arange(100) // 10 if cfg.conditional else None
-    images = generate(trainer.sampler, 100, seed=cfg.seed + 3, latent_dim=cfg.latent_dim, labels=labels)
-    save_grid(images, path, nrow=10)
+def build_trainer(cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> Family:
+    """The model family's step and state: a GAN's (trainer.py) or CycleGAN's (cycle_trainer.py)."""
+    if cfg.family == "cyclegan":
+        from digitgan.cycle_trainer import CycleTrainer
+
+        return CycleTrainer(cfg, device, total_steps, stream)
+    return Trainer(cfg, device)
 
 
 def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
-    """A function G -> {fid, is, eval_n, eval_s} on cfg.eval_n digits from fixed noise, so that
-    epochs compare like with like. Loads (or first trains) the evaluator of the run's
+    """A function family -> {fid, is, eval_n, eval_s} on the family's cfg.eval_n evaluation
+    digits (from fixed noise, or fixed inputs to translate), so that epochs compare like with
+    like. Loads (or first trains) the evaluator of the run's
     dataset and its real features."""
     from digitgan.data import to_uint8
     from digitgan.evaluation import quick_scores, reference
@@ -76,10 +84,9 @@ def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
     evaluator = ensure_evaluator(cfg.evaluator, cfg.data_root, stream, dataset=cfg.dataset)
     ref = reference(evaluator, cfg.data_root)
 
-    def evaluate(G: torch.nn.Module) -> dict:
+    def evaluate(family: Family) -> dict:
         start = time.perf_counter()
-        labels = sample_labels(cfg, cfg.eval_n)
-        images = generate(G, cfg.eval_n, seed=cfg.seed, latent_dim=cfg.latent_dim, labels=labels)
+        images = family.eval_images(cfg.eval_n)
         scores = quick_scores(to_uint8(images)[:, 0], evaluator, ref)
         return {**scores, "eval_n": cfg.eval_n, "eval_s": time.perf_counter() - start}
 
@@ -144,7 +151,7 @@ class Training:
                 raise UserError(
                     "--tensorboard needs the tensorboard package: pip install 'digitgan[tensorboard]'"
                 ) from exc
-        self.trainer = Trainer(cfg, self.device)
+        self.trainer = build_trainer(cfg, self.device, cfg.epochs * self.steps_per_epoch, stream)
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch order, on the CPU
         self.epoch, self.pos, self.step, self.elapsed0, self.order = 0, 0, 0, 0.0, None
         note = None
@@ -218,26 +225,26 @@ class Training:
 
     def log_step(self, out: dict, i: int, since: tuple[float, int]) -> tuple[float, int]:
         """The tutorial's log line and a stats row for step ``i`` of the epoch."""
-        cfg, objective = self.cfg, self.trainer.objective
+        cfg = self.cfg
         now, (last_time, last_step) = time.perf_counter(), since
+        scalars = self.trainer.scalars(out)
         row = {
             "epoch": self.epoch,
             "step": i + 1,
             "global_step": self.step,
-            "d_loss": out["d_loss"].item(),
-            "g_loss": out["g_loss"].item() if "g_loss" in out else math.nan,
-            "D(x)": objective.score(out["real_logits"]).item(),
-            "D(G(z))": objective.score(out["fake_logits"]).item(),
+            **scalars,
             "images_per_s": (self.step - last_step) * cfg.batch_size / max(now - last_time, 1e-9),
             "elapsed_s": self.elapsed0 + now - self.start,
         }
-        # The tutorial's line, character for character (its epoch counts from 0).
+        # The tutorial's line, character for character (its epoch counts from 0), then a
+        # family's own terms (CycleGAN's cycle and semantic losses).
+        extra = "".join(f", {k}: {v:.4g}" for k, v in scalars.items() if k not in TUTORIAL_SCALARS)
         self.log(
             f"Epoch [{self.epoch}/{cfg.epochs}], Step [{i + 1}/{self.steps_per_epoch}], "
             f"d_loss: {row['d_loss']:.4f}, g_loss: {row['g_loss']:.4f}, "
-            f"D(x): {row['D(x)']:.2f}, D(G(z)): {row['D(G(z))']:.2f}"
+            f"D(x): {row['D(x)']:.2f}, D(G(z)): {row['D(G(z))']:.2f}" + extra
         )
-        self.record(row, "train", ("d_loss", "g_loss", "D(x)", "D(G(z))", "images_per_s"), self.step)
+        self.record(row, "train", (*scalars, "images_per_s"), self.step)
         if self.bar is not None:
             self.bar.set_postfix(
                 epoch=self.epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
@@ -247,10 +254,8 @@ class Training:
     def save_snapshot(self) -> None:
         """The inference weights (G, D, EMA) and their config, apart from the full state."""
         meta = {"config": self.cfg.to_json(), "data_md5": self.data.md5}
-        save_weights(self.ckpt / "G.safetensors", self.trainer.G, meta)
-        save_weights(self.ckpt / "D.safetensors", self.trainer.D, meta)
-        if self.trainer.ema is not None:
-            save_weights(self.ckpt / "G_ema.safetensors", self.trainer.ema.module, meta)
+        for name, module in self.trainer.snapshot().items():
+            save_weights(self.ckpt / f"{name}.safetensors", module, meta)
         save_config(self.ckpt / "config.json", self.cfg)
 
     def diverged(self, where: str) -> Diverged:
@@ -324,12 +329,13 @@ class Training:
             save_grid(real, samples / "real_images.png")
         save_grid(out["fake"], samples / f"fake_images-{epoch + 1}.png")
         grid_path = samples / f"fixed-{epoch + 1:04d}.png"
-        fixed_grid(self.trainer, grid_path)
+        images, nrow = self.trainer.fixed_images()
+        save_grid(images, grid_path, nrow=nrow)
         if self.board is not None:
             grid = torch.from_numpy(np.array(Image.open(grid_path).convert("L")))[None]  # (1, H, W)
             self.board.add_image("samples/fixed_noise", grid, epoch + 1)
         if self.evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
-            row = {"epoch": epoch, "global_step": self.step, **self.evaluate(self.trainer.sampler)}
+            row = {"epoch": epoch, "global_step": self.step, **self.evaluate(self.trainer)}
             self.log(
                 f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
                 f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"

@@ -1,0 +1,268 @@
+"""The CycleGAN family's step and state: typed digits (domain A) <-> handwritten MNIST digits
+(domain B), unpaired (Zhu et al. 2017), with CyCADA's semantic consistency (Hoffman et al.
+2018) so that a translated digit stays the same digit.
+
+    digitgan train --preset cyclegan --data-root ../shared/data
+
+The loop (training_loop.py) hands each step a batch of handwritten digits, as it does to
+every family; the typed batch is drawn here from the typed training fonts with a generator
+of its own. Everything a resume needs (four networks, two optimisers, two EMA copies, both
+image pools, the guide classifier and every generator's state) is in :meth:`state`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import TextIO
+
+import torch
+from torch import nn
+
+from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
+from digitgan.config import TrainConfig
+from digitgan.cyclegan import (
+    ImagePool,
+    PatchDiscriminator,
+    ResnetGenerator,
+    cycle_loss,
+    identity_loss,
+    linear_decay,
+    lsgan_d_loss,
+    lsgan_g_loss,
+    semantic_loss,
+)
+from digitgan.data import load_dataset, to_model_range
+from digitgan.guide import ensure_guide
+from digitgan.networks import dcgan_init
+from digitgan.optim import LeanAdam
+from digitgan.trainer import EMA, global_rng_state, load_global_rng_state, seed_everything, set_requires_grad
+
+# The inference snapshot's file names: what each network does, for a reader of checkpoints/.
+TO_HANDWRITTEN, TO_TYPED = "to_handwritten", "to_typed"
+FIXED_PAIRS = 5  # rows of the fixed grid: typed digits 0-9 above their translation, 5 times
+
+
+class CycleTrainer:
+    """Two generators (typed -> handwritten, handwritten -> typed), two PatchGAN
+    discriminators, least-squares losses, cycle, identity and semantic losses; :meth:`step`
+    is one generator update followed by one discriminator update, as in CycleGAN."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> None:
+        self.cfg, self.device, self.total_steps = cfg, device, total_steps
+        self.guide = ensure_guide(stream).to(device)  # before any seeded draw: it may train first
+        seed_everything(cfg.seed)
+        width = cfg.hidden_dim
+        self.to_hand = ResnetGenerator(width, cfg.res_blocks).to(device)
+        self.to_typed = ResnetGenerator(width, cfg.res_blocks).to(device)
+        self.d_hand = PatchDiscriminator(width, cfg.patch_layers).to(device)
+        self.d_typed = PatchDiscriminator(width, cfg.patch_layers).to(device)
+        for net in self.networks().values():
+            dcgan_init(net)  # CycleGAN's initialisation is the same N(0, 0.02)
+        typed = load_dataset("typed", None, "train")
+        self.typed_images, self.typed_labels = typed.images.to(device), typed.labels.to(device)
+        self.typed_rng = torch.Generator().manual_seed(cfg.seed + 4)  # which typed digits, on the CPU
+        self.pool_hand = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 5))
+        self.pool_typed = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 6))
+        betas = (cfg.beta1, cfg.beta2)
+        g_params = itertools.chain(self.to_hand.parameters(), self.to_typed.parameters())
+        d_params = itertools.chain(self.d_hand.parameters(), self.d_typed.parameters())
+        self.opt_g, self.opt_d = LeanAdam(g_params, cfg.lr, betas), LeanAdam(d_params, cfg.lr, betas)
+        self.d_params = self.opt_d.params
+        self.emas = {
+            # ema_decay 0 makes each copy the network itself, step by step
+            TO_HANDWRITTEN: EMA(self.to_hand, cfg.ema_decay),
+            TO_TYPED: EMA(self.to_typed, cfg.ema_decay),
+        }
+        self.steps, self.lr = 0, cfg.lr
+        self.fixed_typed = fixed_typed_digits(cfg.seed + 3)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {
+            TO_HANDWRITTEN: self.to_hand,
+            TO_TYPED: self.to_typed,
+            "D_handwritten": self.d_hand,
+            "D_typed": self.d_typed,
+        }
+
+    # --- one step -------------------------------------------------------------------------
+
+    def typed_batch(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1]."""
+        idx = torch.randint(len(self.typed_images), (batch,), generator=self.typed_rng).to(self.device)
+        return to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28), self.typed_labels[idx]
+
+    def set_lr(self) -> float:
+        """CycleGAN's schedule, per step: flat until ``decay_from`` epochs, then linear to 0."""
+        epochs = self.cfg.epochs
+        factor = linear_decay(self.steps * epochs / self.total_steps, epochs, self.cfg.decay_from)
+        for opt in (self.opt_g, self.opt_d):
+            opt.opt.param_groups[0]["lr"] = self.cfg.lr * factor
+        return self.cfg.lr * factor
+
+    def generator_losses(self, typed, typed_labels, hand, hand_labels) -> dict[str, torch.Tensor]:
+        """Every loss of the generator update; the translations under ``fake_*``."""
+        cfg = self.cfg
+        fake_hand, fake_typed = self.to_hand(typed), self.to_typed(hand)
+        out = {
+            "fake_hand": fake_hand,
+            "fake_typed": fake_typed,
+            "fake_logits": self.d_hand(fake_hand),
+            "adversarial": lsgan_g_loss(self.d_hand(fake_hand)) + lsgan_g_loss(self.d_typed(fake_typed)),
+            "cycle": cycle_loss(typed, self.to_typed(fake_hand)) + cycle_loss(hand, self.to_hand(fake_typed)),
+            # Both data sets are labelled: the source digit's own label, never a pairing.
+            "semantic": semantic_loss(self.guide(fake_hand), typed_labels)
+            + semantic_loss(self.guide(fake_typed), hand_labels),
+        }
+        total = out["adversarial"] + cfg.cycle_lambda * out["cycle"] + cfg.semantic_lambda * out["semantic"]
+        if cfg.identity_lambda > 0:
+            out["identity"] = identity_loss(hand, self.to_hand(hand)) + identity_loss(
+                typed, self.to_typed(typed)
+            )
+            total = total + cfg.identity_lambda * out["identity"]
+        out["g_loss"] = total
+        return out
+
+    def step(self, hand: torch.Tensor, hand_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One generator update (both directions), then one update of both discriminators on
+        real digits and pooled translations. ``hand`` (B, 1, 28, 28) in [-1, 1]."""
+        assert hand_labels is not None, "the semantic loss needs the handwritten digits' labels"
+        self.lr = self.set_lr()
+        typed, typed_labels = self.typed_batch(hand.shape[0])
+        set_requires_grad(self.d_params, False)
+        out = self.generator_losses(typed, typed_labels, hand, hand_labels)
+        self.opt_g.zero_grad()
+        out["g_loss"].backward()
+        self.opt_g.step()
+        set_requires_grad(self.d_params, True)
+
+        fake_hand, fake_typed = out.pop("fake_hand").detach(), out.pop("fake_typed").detach()
+        real_logits = self.d_hand(hand)
+        d_loss = lsgan_d_loss(real_logits, self.d_hand(self.pool_hand.query(fake_hand))) + lsgan_d_loss(
+            self.d_typed(typed), self.d_typed(self.pool_typed.query(fake_typed))
+        )
+        self.opt_d.zero_grad()
+        d_loss.backward()
+        self.opt_d.step()
+        self.steps += 1
+        for name, net in ((TO_HANDWRITTEN, self.to_hand), (TO_TYPED, self.to_typed)):
+            self.emas[name].update(net)
+        detached = {k: v.detach() for k, v in out.items()}
+        return {
+            **detached,
+            "d_loss": d_loss.detach(),
+            "real_logits": real_logits.detach(),
+            "fake": fake_hand,
+        }
+
+    # --- what the loop asks of every family -----------------------------------------------
+
+    def scalars(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The tutorial's four numbers (D(x), D(G(z)): the handwriting discriminator's mean
+        score of real and translated digits, 1 = real), then CycleGAN's own terms."""
+        row = {
+            "d_loss": out["d_loss"].item(),
+            "g_loss": out["g_loss"].item(),
+            "D(x)": out["real_logits"].mean().item(),
+            "D(G(z))": out["fake_logits"].mean().item(),
+            "cycle": out["cycle"].item(),
+            "semantic": out["semantic"].item(),
+        }
+        if "identity" in out:
+            row["identity"] = out["identity"].item()
+        row["lr"] = self.lr  # of the latest step
+        return row
+
+    @property
+    def sampler(self) -> nn.Module:
+        """typed -> handwritten, the EMA copy (or the network itself when EMA is off)."""
+        return self.emas[TO_HANDWRITTEN].module
+
+    def translators(self) -> dict[str, nn.Module]:
+        return {name: ema.module for name, ema in self.emas.items()}
+
+    def snapshot(self) -> dict[str, nn.Module]:
+        """The four networks and both EMA copies, by file name."""
+        return {**self.networks(), **{f"{name}_ema": net for name, net in self.translators().items()}}
+
+    @torch.no_grad()
+    def fixed_images(self) -> tuple[torch.Tensor, int]:
+        """Held-out typed digits 0-9 (one font per row) above their translation, 5 pairs."""
+        typed = to_model_range(self.fixed_typed).view(-1, 1, 28, 28).to(self.device)
+        hand = translate_in_batches(self.sampler, typed)
+        rows = [
+            torch.stack((t, h))
+            for t, h in zip(typed.view(-1, 10, 1, 28, 28), hand.view(-1, 10, 1, 28, 28), strict=True)
+        ]
+        return torch.cat(rows).view(-1, 1, 28, 28), 10
+
+    def eval_images(self, n: int) -> torch.Tensor:
+        """The first n held-out typed digits translated into handwriting."""
+        test = load_dataset("typed", None, "test")
+        typed = to_model_range(test.images[:n]).view(-1, 1, 28, 28).to(self.device)
+        return translate_in_batches(self.sampler, typed)
+
+    def finite(self) -> bool:
+        nets = [*self.networks().values(), *self.translators().values()]
+        return all(bool(torch.isfinite(p).all()) for net in nets for p in net.parameters())
+
+    # --- state ------------------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors: dict[str, torch.Tensor] = {}
+        for name, net in {
+            **self.networks(),
+            **{f"ema.{k}": v for k, v in self.translators().items()},
+        }.items():
+            tensors.update(module_tensors(name, net))
+        tensors.update(module_tensors("guide", self.guide))
+        meta: dict = {
+            "steps": self.steps,
+            "device": self.device.type,
+            "ema_updates": {k: e.updates for k, e in self.emas.items()},
+        }
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            t, m = optimizer_tensors(name, opt.state_dict())
+            tensors.update(t)
+            meta[name] = m
+        tensors.update(self.pool_hand.state("pool.handwritten"))
+        tensors.update(self.pool_typed.state("pool.typed"))
+        tensors["rng.typed"] = self.typed_rng.get_state()
+        rng_tensors, rng_meta = global_rng_state()
+        return {**tensors, **rng_tensors}, {**meta, **rng_meta}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> str | None:
+        for name, net in {
+            **self.networks(),
+            **{f"ema.{k}": v for k, v in self.translators().items()},
+        }.items():
+            load_module_tensors(name, net, tensors, path)
+        load_module_tensors("guide", self.guide, tensors, path)  # the run's own, not today's cache
+        for name, updates in meta["ema_updates"].items():
+            self.emas[name].updates = updates
+        self.opt_g.load_state_dict(optimizer_state_dict("opt_g", tensors, meta["opt_g"]))
+        self.opt_d.load_state_dict(optimizer_state_dict("opt_d", tensors, meta["opt_d"]))
+        self.pool_hand.load_state("pool.handwritten", tensors, self.device)
+        self.pool_typed.load_state("pool.typed", tensors, self.device)
+        self.typed_rng.set_state(tensors["rng.typed"])
+        self.steps = meta["steps"]
+        load_global_rng_state(tensors, meta, cuda=self.device.type == "cuda" and meta["device"] == "cuda")
+        if meta["device"] != self.device.type:
+            return f"the state was saved on {meta['device']} and continues on {self.device.type}"
+        return None
+
+
+def fixed_typed_digits(seed: int) -> torch.Tensor:
+    """FIXED_PAIRS rows of held-out typed digits 0-9, each drawn at random (seeded) among the
+    test fonts' images of that digit: uint8 (FIXED_PAIRS * 10, 28, 28), the same every epoch."""
+    test = load_dataset("typed", None, "test")
+    rng = torch.Generator().manual_seed(seed)
+    by_digit = [torch.nonzero(test.labels == d).flatten() for d in range(10)]
+    picks = [idx[torch.randint(len(idx), (FIXED_PAIRS,), generator=rng)] for idx in by_digit]
+    return test.images[torch.stack(picks, dim=1).flatten()]  # row-major: pair, then digit
+
+
+@torch.no_grad()
+def translate_in_batches(net: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """(N, 1, 28, 28) in [-1, 1] -> their translations, in eval mode, without gradients."""
+    return torch.cat([net(chunk) for chunk in images.split(batch_size)])

@@ -1,0 +1,142 @@
+"""Using a trained cyclegan run: translate arrays of digits, write a number by hand, and
+measure both directions on held-out data.
+
+    digitgan handwrite runs/00001-cyclegan "2026" --out 2026.png --compare
+    digitgan translate runs/00001-cyclegan --samples typed.npz --to handwritten --out hand.npz
+    digitgan evaluate runs/00001-cyclegan
+
+Every entry point loads the run's EMA translators once (the raw networks when EMA was off)
+and translates without gradients, in batches; inputs and outputs are uint8 digits
+(N, 28, 28) with 0 = background, as MNIST's files and ``digitgan sample`` have them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from digitgan.checkpoint import atomic_write_bytes, load_config, load_weights
+from digitgan.config import TrainConfig
+from digitgan.cyclegan import ResnetGenerator
+from digitgan.data import to_model_range, to_uint8
+from digitgan.errors import UserError
+
+DIRECTIONS = {"handwritten": "to_handwritten", "typed": "to_typed"}
+MAX_TEXT = 40  # characters of a handwritten line: 40 digits are 1,120 px wide at scale 1
+HANDWRITE_SCALE = 4  # pixels per MNIST pixel in the written picture
+
+
+def load_translator(run_dir: Path, to: str) -> tuple[nn.Module, TrainConfig]:
+    """The run's network that translates into ``to`` (handwritten or typed), in eval mode."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist; pass a folder such as runs/00001-cyclegan")
+    ckpt = run_dir / "checkpoints"
+    cfg = load_config(ckpt / "config.json")
+    if cfg.family != "cyclegan":
+        raise UserError(
+            f"{run_dir} is a {cfg.preset} run, which draws digits from noise; translating needs a run "
+            "trained with --preset cyclegan"
+        )
+    if to not in DIRECTIONS:
+        raise UserError(f"--to must be handwritten or typed, got {to!r}")
+    name = DIRECTIONS[to]
+    path = ckpt / f"{name}_ema.safetensors"
+    net = ResnetGenerator(cfg.hidden_dim, cfg.res_blocks)
+    load_weights(path if path.exists() else ckpt / f"{name}.safetensors", net)
+    return net.eval(), cfg
+
+
+@torch.no_grad()
+def translate(net: nn.Module, images_u8: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> their translations, uint8 (N, 28, 28)."""
+    out = [
+        to_uint8(net(to_model_range(chunk).view(-1, 1, 28, 28)))[:, 0]
+        for chunk in images_u8.split(batch_size)
+    ]
+    return torch.cat(out)
+
+
+def check_text(text: str) -> str:
+    if not text.strip():
+        raise UserError('the text to write is empty; pass digits such as "2026"')
+    if len(text) > MAX_TEXT:
+        raise UserError(f"the text is {len(text)} characters long; write at most {MAX_TEXT} at a time")
+    bad = sorted({c for c in text if not (c.isascii() and (c.isdigit() or c == " "))})
+    if bad:
+        raise UserError(f"only digits 0-9 and spaces can be written, not {''.join(bad)!r}")
+    return text
+
+
+def typed_line(text: str, font_name: str | None, seed: int) -> tuple[torch.Tensor, str]:
+    """The digits of ``text`` printed in a font, MNIST-style, as the typed data set prints
+    them (stroke, slant and size drawn from ``seed``): uint8 (len(text), 28, 28), spaces
+    blank; and the font's name."""
+    from PIL import ImageFont
+
+    from digitgan.typed import RENDER_PX, augmented, split_fonts, usable_fonts
+
+    kept, _ = usable_fonts()
+    if not kept:
+        raise UserError("no fonts with digits are installed; see digitgan fonts")
+    by_name = {f.name: f for f in kept}
+    if font_name is None:
+        font = split_fonts(kept)["test"][0]  # a held-out design: one the run never saw
+    elif font_name in by_name:
+        font = by_name[font_name]
+    else:
+        raise UserError(f"unknown font {font_name!r}; digitgan fonts lists the {len(kept)} usable ones")
+    face = ImageFont.truetype(str(font.path), RENDER_PX)
+    digits = []
+    for i, c in enumerate(text):
+        if c == " ":
+            digits.append(np.zeros((28, 28), np.uint8))
+        else:
+            digits.append(augmented(face, int(c), np.random.default_rng([seed, i])))
+    return torch.from_numpy(np.stack(digits)), font.name
+
+
+def handwrite(run_dir: Path, text: str, out: Path, font: str | None, seed: int, compare: bool) -> str:
+    """Write ``text`` by hand into the PNG ``out`` (the typed line above it with
+    ``compare``); returns the font's name."""
+    check_text(text)
+    if out.suffix.lower() != ".png" or not out.parent.is_dir():
+        raise UserError(f"--out must be a .png in an existing folder, got {out}")
+    net, _ = load_translator(run_dir, "handwritten")
+    typed, font_name = typed_line(text, font, seed)
+    hand = translate(net, typed)
+    hand[typed.flatten(1).amax(1) == 0] = 0  # a space stays blank
+    rows = [typed, hand] if compare else [hand]
+    picture = torch.cat([torch.cat(list(row), dim=1) for row in rows], dim=0)  # (28 rows, 28 n)
+    image = Image.fromarray(picture.numpy()).resize(
+        (picture.shape[1] * HANDWRITE_SCALE, picture.shape[0] * HANDWRITE_SCALE), Image.NEAREST
+    )
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write_bytes(out, buffer.getvalue())
+    return font_name
+
+
+def translate_file(run_dir: Path, samples: Path, to: str, out: Path) -> int:
+    """Translate the digits of an .npz (``images``, optional ``labels``, kept) into ``out``."""
+    from digitgan.evaluation import load_samples
+
+    if out.suffix != ".npz" or not out.parent.is_dir():
+        raise UserError(f"--out must be an .npz in an existing folder, got {out}")
+    net, _ = load_translator(run_dir, to)
+    images, labels = load_samples(samples)
+    arrays = {"images": translate(net, images).numpy()}
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.uint8)
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(out, buffer.getvalue())
+    return images.shape[0]

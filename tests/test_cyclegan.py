@@ -1,0 +1,207 @@
+"""The cyclegan preset (issue 12) end to end on small data: the run folder, the fixed
+typed-above-translated grid, a bit-identical resume (image pools and generators included),
+the guide, handwrite / translate / evaluate and their one-line errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digitgan import typed
+from digitgan.checkpoint import load_state
+from digitgan.cli import main
+from digitgan.config import make_config
+from digitgan.cycle_trainer import CycleTrainer
+from digitgan.data import load_dataset
+from digitgan.evaluator import train_evaluator
+from digitgan.run_folder import Interrupted
+from digitgan.training_loop import train
+from digitgan.translation import HANDWRITE_SCALE, MAX_TEXT
+
+pytestmark = pytest.mark.skipif(
+    not typed.installed_fonts(), reason=f"no fonts installed (.ci/run installs: {typed.PACKAGES})"
+)
+
+WEIGHTS = ("to_handwritten", "to_typed", "D_handwritten", "D_typed", "to_handwritten_ema", "to_typed_ema")
+
+
+@pytest.fixture(scope="module")
+def small_typed():
+    """The real renderer and fonts, 2,000 training and 500 test digits (their own cache
+    entry), so that the guide trains in seconds."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(typed, "TRAIN_IMAGES", 2000)
+        m.setattr(typed, "TEST_IMAGES", 500)
+        yield
+
+
+def small_config(data_root, outdir, **overrides):
+    values = dict(data_root=str(data_root), epochs=2, limit=128, hidden_dim=4, res_blocks=1, log_every=2)
+    return make_config("cyclegan", outdir=str(outdir), **{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def cycle_run(small_typed, data_root, tmp_path_factory):
+    cfg = small_config(data_root, tmp_path_factory.mktemp("cycle"))
+    return train(cfg, stream=io.StringIO(), progress=False)
+
+
+def test_the_run_folder_holds_every_network_grids_and_cycle_losses(cycle_run):
+    run = cycle_run.run_dir
+    for name in WEIGHTS:
+        assert (run / "checkpoints" / f"{name}.safetensors").is_file()
+    assert (run / "progress.gif").is_file() and (run / "curves.png").is_file()
+    log = (run / "log.txt").read_text()
+    assert "Epoch [1/2], Step [4/4], d_loss: " in log and ", cycle: " in log and ", semantic: " in log
+    rows = [r for r in cycle_run.stats if "cycle" in r]
+    assert len(rows) == 4 and all(np.isfinite(r["cycle"]) and r["semantic"] >= 0 for r in rows)
+    # the learning rate is flat for the first epoch, then falls linearly towards 0
+    lrs = [r["lr"] for r in rows]
+    assert lrs[0] == lrs[1] == 2e-4 and lrs[1] > lrs[2] > lrs[3] > 0
+
+
+def test_fixed_grid_shows_held_out_typed_digits_above_their_translation(cycle_run, small_typed):
+    grid = np.asarray(Image.open(cycle_run.run_dir / "samples" / "fixed-0002.png").convert("L"))
+    assert grid.shape == (10 * 30 + 2, 10 * 30 + 2)  # save_image: 2 px padding
+    cells = [[grid[2 + 30 * r : 30 * r + 30, 2 + 30 * c : 30 * c + 30] for c in range(10)] for r in range(10)]
+    test = load_dataset("typed", None, "test")
+    for pair in range(5):
+        for digit in range(10):
+            cell = torch.from_numpy(cells[2 * pair][digit].copy())
+            # each typed cell is a held-out test digit of that column's label, untouched
+            matches = (test.images == cell).flatten(1).all(1)
+            assert matches.any() and bool((test.labels[matches] == digit).all())
+
+
+def _send_sigint_at(step: int):
+    step_fn = CycleTrainer.step
+
+    def step_then_signal(self, *args):
+        out = step_fn(self, *args)
+        if self.steps == step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    return step_then_signal
+
+
+def test_resume_is_bit_identical_with_pools_and_generators(small_typed, data_root, tmp_path, monkeypatch):
+    """Stopped mid-epoch (the image pools full and swapping, the typed stream part-read) and
+    resumed: every weight file is byte for byte the uninterrupted run's."""
+    straight = train(small_config(data_root, tmp_path / "a"), stream=io.StringIO(), progress=False).run_dir
+    with monkeypatch.context() as m:
+        m.setattr(CycleTrainer, "step", _send_sigint_at(6))
+        with pytest.raises(Interrupted):
+            train(small_config(data_root, tmp_path / "b"), stream=io.StringIO(), progress=False)
+    stopped = tmp_path / "b" / "00001-cyclegan"
+    tensors, meta = load_state(stopped / "checkpoints" / "state.safetensors")
+    assert meta["steps"] == 6 and tensors["pool.handwritten.images"].shape[0] == 50
+    train(None, stream=io.StringIO(), progress=False, resume=stopped)
+    for name in WEIGHTS:
+        file = f"checkpoints/{name}.safetensors"
+        assert (straight / file).read_bytes() == (stopped / file).read_bytes(), name
+
+
+def test_the_guide_is_trained_on_typed_digits_only_and_is_not_an_evaluator(cycle_run):
+    from digitgan.checkpoint import weights_metadata
+    from digitgan.evaluator import EvaluatorNet
+    from digitgan.guide import GuideNet, guide_path
+
+    assert weights_metadata(guide_path())["dataset"] == "typed"
+    guide_shapes = [p.shape for p in GuideNet().parameters()]
+    assert guide_shapes != [p.shape for p in EvaluatorNet().parameters()]
+
+
+def _cli(args, capsys):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("text", "font", "needle"),
+    [
+        ("20a6", None, "only digits 0-9 and spaces"),
+        ("", None, "empty"),
+        ("   ", None, "empty"),
+        ("1" * (MAX_TEXT + 1), None, f"at most {MAX_TEXT}"),
+        ("٣", None, "only digits 0-9"),  # an Arabic-Indic three is a digit to Python, not here
+        ("2026", "NoSuchFont", "unknown font 'NoSuchFont'"),
+    ],
+)
+def test_handwrite_refuses_bad_text_and_fonts_in_one_line(cycle_run, tmp_path, capsys, text, font, needle):
+    out = tmp_path / "n.png"
+    args = ["handwrite", cycle_run.run_dir, text, "--out", out] + (["--font", font] if font else [])
+    code, _, err = _cli(args, capsys)
+    assert code == 2 and needle in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_handwrite_refuses_a_run_that_is_not_a_cyclegan(tiny_run, tmp_path, capsys):
+    code, _, err = _cli(["handwrite", tiny_run, "2026", "--out", tmp_path / "n.png"], capsys)
+    assert code == 2 and "needs a run trained with --preset cyclegan" in err
+
+
+def test_handwrite_writes_the_typed_line_above_the_handwritten_one(cycle_run, tmp_path, capsys):
+    out = tmp_path / "n.png"
+    code, stdout, _ = _cli(["handwrite", cycle_run.run_dir, "20 26", "--out", out, "--compare"], capsys)
+    assert code == 0 and str(out) in stdout
+    picture = np.asarray(Image.open(out))
+    s = HANDWRITE_SCALE
+    assert picture.shape == (2 * 28 * s, 5 * 28 * s)
+    assert picture[:, 2 * 28 * s : 3 * 28 * s].max() == 0  # the space is blank in both lines
+    assert picture[: 28 * s, : 28 * s].max() > 0  # a typed 2
+    again = tmp_path / "again.png"
+    _cli(["handwrite", cycle_run.run_dir, "20 26", "--out", again, "--compare"], capsys)
+    assert again.read_bytes() == out.read_bytes()  # same seed, same picture
+
+
+def test_translate_keeps_labels_and_refuses_other_runs(cycle_run, tiny_run, tmp_path, capsys):
+    test = load_dataset("typed", None, "test")
+    source = tmp_path / "typed.npz"
+    np.savez(source, images=test.images[:100].numpy(), labels=test.labels[:100].numpy())
+    out = tmp_path / "hand.npz"
+    code, _, _ = _cli(
+        ["translate", cycle_run.run_dir, "--samples", source, "--to", "handwritten", "--out", out], capsys
+    )
+    assert code == 0
+    with np.load(out) as result:
+        assert result["images"].shape == (100, 28, 28) and result["images"].dtype == np.uint8
+        assert (result["labels"] == test.labels[:100].numpy()).all()
+    code, _, err = _cli(["translate", tiny_run, "--samples", source, "--to", "typed", "--out", out], capsys)
+    assert code == 2 and "cyclegan" in err
+    code, _, err = _cli(
+        ["translate", cycle_run.run_dir, "--samples", source, "--to", "fonts", "--out", out], capsys
+    )
+    assert code == 2 and "invalid choice" in err
+
+
+def test_evaluate_measures_both_directions_beside_untranslated_and_floor(
+    cycle_run, data_root, tmp_path, capsys
+):
+    import json
+
+    evaluator = tmp_path / "tiny.safetensors"
+    train_evaluator(data_root, evaluator, epochs=1, limit=3000, stream=io.StringIO(), progress=False)
+    out = tmp_path / "metrics.json"
+    args = ["evaluate", cycle_run.run_dir, "--evaluator", evaluator, "--data-root", data_root, "--out", out]
+    code, stdout, _ = _cli(args, capsys)
+    assert code == 0 and "typed -> handwritten" in stdout and "handwritten -> typed" in stdout
+    report = json.loads(out.read_text())
+    for key, n in (("typed_to_handwritten", 500), ("handwritten_to_typed", 10_000)):
+        d = report[key]
+        assert d["n"] == n
+        gap = (d["untranslated"]["fid"] - d["translated"]["fid"]) / (
+            d["untranslated"]["fid"] - d["real_floor"]["fid"]
+        )
+        assert d["fid_gap_closed"] == pytest.approx(gap)
+        assert 0 <= d["translated"]["conditional_accuracy"] <= 1
+    # untranslated typed digits read by the MNIST evaluator: far from handwriting, still digits
+    untranslated = report["typed_to_handwritten"]["untranslated"]
+    assert untranslated["fid"] > 5 * report["typed_to_handwritten"]["real_floor"]["fid"]
+    assert untranslated["conditional_accuracy"] > 0.5

@@ -43,13 +43,29 @@ def small_typed():
 
 
 def small_config(data_root, outdir, **overrides):
-    values = dict(data_root=str(data_root), epochs=2, limit=128, hidden_dim=4, res_blocks=1, log_every=2)
+    values = dict(
+        data_root=str(data_root), epochs=2, decay_from=1, limit=128, hidden_dim=4, res_blocks=1, log_every=2
+    )
     return make_config("cyclegan", outdir=str(outdir), **{**values, **overrides})
 
 
 @pytest.fixture(scope="module")
-def cycle_run(small_typed, data_root, tmp_path_factory):
-    cfg = small_config(data_root, tmp_path_factory.mktemp("cycle"))
+def tiny_mnist_evaluator(tmp_path_factory, data_root):
+    path = tmp_path_factory.mktemp("evaluator") / "tiny.safetensors"
+    train_evaluator(data_root, path, epochs=1, limit=3000, stream=io.StringIO(), progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cycle_run(small_typed, data_root, tmp_path_factory, tiny_mnist_evaluator):
+    """Two epochs of 4 steps, with FID and IS of 100 translated held-out digits every epoch."""
+    cfg = small_config(
+        data_root,
+        tmp_path_factory.mktemp("cycle"),
+        eval_every=1,
+        eval_n=100,
+        evaluator=str(tiny_mnist_evaluator),
+    )
     return train(cfg, stream=io.StringIO(), progress=False)
 
 
@@ -65,6 +81,8 @@ def test_the_run_folder_holds_every_network_grids_and_cycle_losses(cycle_run):
     # the learning rate is flat for the first epoch, then falls linearly towards 0
     lrs = [r["lr"] for r in rows]
     assert lrs[0] == lrs[1] == 2e-4 and lrs[1] > lrs[2] > lrs[3] > 0
+    evaluations = [r for r in cycle_run.stats if "fid" in r]
+    assert [r["epoch"] for r in evaluations] == [0, 1] and all(r["fid"] > 0 for r in evaluations)
 
 
 def test_fixed_grid_shows_held_out_typed_digits_above_their_translation(cycle_run, small_typed):
@@ -123,7 +141,12 @@ def test_the_guide_is_trained_on_typed_digits_only_and_is_not_an_evaluator(cycle
 
 
 def _cli(args, capsys):
-    code = main([str(a) for a in args])
+    """The CLI's exit status, stdout and stderr (argparse's own errors exit through
+    SystemExit, made one line by cli.Parser)."""
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit_:
+        code = exit_.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -179,29 +202,17 @@ def test_translate_keeps_labels_and_refuses_other_runs(cycle_run, tiny_run, tmp_
         assert (result["labels"] == test.labels[:100].numpy()).all()
     code, _, err = _cli(["translate", tiny_run, "--samples", source, "--to", "typed", "--out", out], capsys)
     assert code == 2 and "cyclegan" in err
-    with pytest.raises(SystemExit) as exit_:  # argparse's own check, made one line (cli.Parser)
-        main(
-            [
-                "translate",
-                str(cycle_run.run_dir),
-                "--samples",
-                str(source),
-                "--to",
-                "fonts",
-                "--out",
-                str(out),
-            ]
-        )
-    assert exit_.value.code == 2 and "invalid choice: 'fonts'" in capsys.readouterr().err
+    args = ["translate", cycle_run.run_dir, "--samples", source, "--to", "fonts", "--out", out]
+    code, _, err = _cli(args, capsys)  # argparse's own check, made one line (cli.Parser)
+    assert code == 2 and "invalid choice: 'fonts'" in err
 
 
 def test_evaluate_measures_both_directions_beside_untranslated_and_floor(
-    cycle_run, data_root, tmp_path, capsys
+    cycle_run, data_root, tmp_path, capsys, tiny_mnist_evaluator
 ):
     import json
 
-    evaluator = tmp_path / "tiny.safetensors"
-    train_evaluator(data_root, evaluator, epochs=1, limit=3000, stream=io.StringIO(), progress=False)
+    evaluator = tiny_mnist_evaluator
     out = tmp_path / "metrics.json"
     args = ["evaluate", cycle_run.run_dir, "--evaluator", evaluator, "--data-root", data_root, "--out", out]
     code, stdout, _ = _cli(args, capsys)
@@ -220,3 +231,15 @@ def test_evaluate_measures_both_directions_beside_untranslated_and_floor(
     untranslated = report["typed_to_handwritten"]["untranslated"]
     assert untranslated["fid"] > 5 * report["typed_to_handwritten"]["real_floor"]["fid"]
     assert untranslated["conditional_accuracy"] > 0.5
+
+
+def test_cyclegan_settings_are_checked_before_anything_is_written(tmp_path, capsys):
+    for flags, needle in (
+        (["--dataset", "fashion-mnist"], "use --dataset mnist"),
+        (["--patch-layers", "4"], "--patch-layers must be 1, 2 or 3"),
+        (["--decay-from", "5", "--epochs", "2"], "--decay-from must lie between 0 and --epochs"),
+        (["--cycle-lambda", "-1"], "must be a finite number >= 0"),
+    ):
+        code, _, err = _cli(["train", "--preset", "cyclegan", "--outdir", tmp_path / "runs", *flags], capsys)
+        assert code == 2 and needle in err, flags
+    assert not (tmp_path / "runs").exists()

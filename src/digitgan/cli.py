@@ -110,24 +110,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--ema-decay", type=_unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})")
     cycle = t.add_argument_group("cyclegan (typed <-> handwritten)")
-    cycle.add_argument("--res-blocks", type=_int, help="residual blocks in each generator (cyclegan: 3)")
+    c = PRESETS["cyclegan"]
     cycle.add_argument(
-        "--patch-layers", type=_int, help="discriminator depth: 2 judges 18 px patches, 3 the whole digit"
-    )
-    cycle.add_argument("--cycle-lambda", type=_nonneg_float, help="weight of the cycle loss (cyclegan: 2)")
-    cycle.add_argument(
-        "--identity-lambda", type=_nonneg_float, help="weight of the identity loss (cyclegan: 0)"
+        "--res-blocks", type=_int, help=f"residual blocks per generator (cyclegan: {c['res_blocks']})"
     )
     cycle.add_argument(
-        "--semantic-lambda", type=_nonneg_float, help="weight of the semantic-consistency loss (cyclegan: 1)"
+        "--patch-layers",
+        type=_int,
+        help=f"discriminator depth: 2 judges 18 px patches, 3 the whole digit (cyclegan: {c['patch_layers']})",
     )
+    for name, what in (("cycle", "cycle"), ("identity", "identity"), ("semantic", "semantic-consistency")):
+        cycle.add_argument(
+            f"--{name}-lambda",
+            type=_nonneg_float,
+            help=f"weight of the {what} loss (cyclegan: {c[name + '_lambda']})",
+        )
     cycle.add_argument(
-        "--pool-size", type=_int, help="translations kept for the discriminators (cyclegan: 50)"
+        "--pool-size",
+        type=_int,
+        help=f"translations kept for the discriminators (cyclegan: {c['pool_size']})",
     )
     cycle.add_argument(
         "--decay-from",
         type=_nonneg_float,
-        help="epoch where the learning rate starts to fall to 0 (cyclegan: 1)",
+        help=f"epoch where the learning rate starts to fall to 0 (cyclegan: {c['decay_from']})",
     )
     t.add_argument("--latent-dim", type=_positive_int, help=f"size of z (seed: {d.latent_dim})")
     t.add_argument("--hidden-dim", type=_positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})")

@@ -104,11 +104,12 @@ class CycleTrainer:
         """Every loss of the generator update; the translations under ``fake_*``."""
         cfg = self.cfg
         fake_hand, fake_typed = self.to_hand(typed), self.to_typed(hand)
+        hand_scores = self.d_hand(fake_hand)  # (B, 1, 3, 3) with 3 patch layers
         out = {
             "fake_hand": fake_hand,
             "fake_typed": fake_typed,
-            "fake_logits": self.d_hand(fake_hand),
-            "adversarial": lsgan_g_loss(self.d_hand(fake_hand)) + lsgan_g_loss(self.d_typed(fake_typed)),
+            "fake_logits": hand_scores.detach(),
+            "adversarial": lsgan_g_loss(hand_scores) + lsgan_g_loss(self.d_typed(fake_typed)),
             "cycle": cycle_loss(typed, self.to_typed(fake_hand)) + cycle_loss(hand, self.to_hand(fake_typed)),
             # Both data sets are labelled: the source digit's own label, never a pairing.
             "semantic": semantic_loss(self.guide(fake_hand), typed_labels)

@@ -1,5 +1,6 @@
-"""One model family's training step and state: the networks, their optimisers, the EMA of G,
-the noise source and every random number generator, saved and restored as one state.
+"""The GAN family's training step and state (every preset but cyclegan): the networks, their
+optimisers, the EMA of G, the noise source and every random number generator, saved and
+restored as one state; and the generator-state helpers every family shares.
 
     python -c "from digitgan.config import make_config; from digitgan.trainer import Trainer; Trainer(make_config('seed'), __import__('torch').device('cpu'))"
 

@@ -3,8 +3,11 @@
     digitgan train --preset seed --data-root ../shared/data --epochs 1 --limit 2000
 
 ``train()`` reads as its three chapters: prepare (check every input, then make or reopen the
-run folder), run the epochs (a family's step from trainer.py, logging, pictures, checkpoints,
-signals), finish (pictures, the closing line). The speed of a step comes from doing the
+run folder), run the epochs (a family's step, logging, pictures, checkpoints, signals),
+finish (pictures, the closing line). A family (trainer.py's GANs, cycle_trainer.py's
+CycleGAN) gives the loop the same few things: step(real, labels), scalars(out) for the log
+line, state()/load_state(), finite(), snapshot() (the inference weights by file name),
+fixed_images() for the epoch's grid and eval_images(n) for --eval-every. The speed of a step comes from doing the
 tutorial's arithmetic with less around it: the dataset is one uint8 tensor on the device,
 normalised per batch, and scalars are read from the device only on logging steps.
 """

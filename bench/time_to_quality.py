@@ -22,7 +22,7 @@ matplotlib.use("Agg")  # headless
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from digitgan.config import PRESETS, make_config  # noqa: E402
+from digitgan.config import GAN_PRESETS, make_config  # noqa: E402
 from digitgan.data import epoch_batches, epoch_order, load_dataset, to_uint8  # noqa: E402  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
@@ -35,7 +35,7 @@ from digitgan.trainer import Trainer  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="seed", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="seed", choices=sorted(GAN_PRESETS))
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--budget", type=float, default=300, help="seconds of training")
     p.add_argument("--interval", type=float, default=30, help="seconds of training between evaluations")

@@ -44,7 +44,13 @@ def small_typed():
 
 def small_config(data_root, outdir, **overrides):
     values = dict(
-        data_root=str(data_root), epochs=2, decay_from=1, limit=128, hidden_dim=4, res_blocks=1, log_every=2
+        data_root=str(data_root),
+        epochs=2,
+        decay_start=0.5,
+        limit=128,
+        hidden_dim=4,
+        res_blocks=1,
+        log_every=2,
     )
     return make_config("cyclegan", outdir=str(outdir), **{**values, **overrides})
 
@@ -237,7 +243,7 @@ def test_cyclegan_settings_are_checked_before_anything_is_written(tmp_path, caps
     for flags, needle in (
         (["--dataset", "fashion-mnist"], "use --dataset mnist"),
         (["--patch-layers", "4"], "--patch-layers must be 1, 2 or 3"),
-        (["--decay-from", "5", "--epochs", "2"], "--decay-from must lie between 0 and --epochs"),
+        (["--decay-start", "1.5"], "--decay-start must lie in [0, 1]"),
         (["--cycle-lambda", "-1"], "must be a finite number >= 0"),
     ):
         code, _, err = _cli(["train", "--preset", "cyclegan", "--outdir", tmp_path / "runs", *flags], capsys)

@@ -74,6 +74,9 @@ def test_cycle_identity_and_semantic_losses():
 
 def test_linear_decay():
     assert [linear_decay(e, 10, 5) for e in (0, 4, 5, 6, 9, 10)] == pytest.approx([1, 1, 1, 0.8, 0.2, 0])
+    # per step, over a span shorter than one epoch; and no decay span at all
+    assert [linear_decay(e, 1, 0.5) for e in (0.25, 0.5, 0.75, 1.0)] == pytest.approx([1, 1, 0.5, 0])
+    assert linear_decay(1.0, 1, 1.0) == 0.0
 
 
 def _batches(n: int, seed: int = 0) -> list[torch.Tensor]:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from digitgan.cli import main
-from digitgan.config import PRESETS, make_config
+from digitgan.config import GAN_PRESETS, make_config
 from digitgan.errors import UserError
 from digitgan.losses import HingeLoss, gradient_penalty
 from digitgan.networks import build_networks
@@ -20,7 +20,7 @@ from digitgan.trainer import EMA, Trainer
 from digitgan.training_loop import train
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(GAN_PRESETS))
 def test_shapes_and_labels(preset):
     cfg = make_config(preset)
     torch.manual_seed(0)
@@ -136,7 +136,7 @@ def test_n_critic_updates_g_every_nth_step():
 def preset_runs(tmp_path_factory, data_root):
     outdir = tmp_path_factory.mktemp("presets")
     runs = {}
-    for preset in sorted(PRESETS):
+    for preset in sorted(GAN_PRESETS):
         cfg = make_config(
             preset, data_root=str(data_root), epochs=1, limit=640, outdir=str(outdir), log_every=5
         )
@@ -144,7 +144,7 @@ def preset_runs(tmp_path_factory, data_root):
     return runs
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(GAN_PRESETS))
 def test_every_preset_trains(preset, preset_runs):
     run = preset_runs[preset]
     files = {p.name for p in (run / "checkpoints").iterdir()}

@@ -11,7 +11,7 @@ from PIL import Image, ImageFont
 
 from digitgan import typed
 from digitgan.cli import main
-from digitgan.config import PRESETS, make_config
+from digitgan.config import GAN_PRESETS, make_config
 from digitgan.data import load_dataset
 from digitgan.training_loop import train
 
@@ -94,7 +94,7 @@ def test_the_set_is_mnist_shaped(small_typed):
     assert len(train) >= 2000 and len(test) >= 500
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(GAN_PRESETS))
 def test_every_preset_trains_on_typed_digits(preset, small_typed, tmp_path):
     batch = make_config(preset).batch_size
     cfg = make_config(preset, dataset="typed", epochs=1, limit=2 * batch, hidden_dim=8, outdir=str(tmp_path))

@@ -131,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"translations kept for the discriminators (cyclegan: {c['pool_size']})",
     )
     cycle.add_argument(
-        "--decay-from",
+        "--decay-start",
         type=_nonneg_float,
-        help=f"epoch where the learning rate starts to fall to 0 (cyclegan: {c['decay_from']})",
+        help=f"share of the run after which the learning rate falls linearly to 0 (cyclegan: {c['decay_start']})",
     )
     t.add_argument("--latent-dim", type=_positive_int, help=f"size of z (seed: {d.latent_dim})")
     t.add_argument("--hidden-dim", type=_positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})")
@@ -319,7 +319,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
-        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_from"
+        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start"
     ).split()
     if args.resume is not None:
         # where to continue (--device) is not part of the recipe; everything else is

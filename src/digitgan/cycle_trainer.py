@@ -93,9 +93,10 @@ class CycleTrainer:
         return to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28), self.typed_labels[idx]
 
     def set_lr(self) -> float:
-        """CycleGAN's schedule, per step: flat until ``decay_from`` epochs, then linear to 0."""
+        """CycleGAN's schedule, per step: flat for the first ``decay_start`` of the run, then
+        linear to 0."""
         epochs = self.cfg.epochs
-        factor = linear_decay(self.steps * epochs / self.total_steps, epochs, self.cfg.decay_from)
+        factor = linear_decay(self.steps * epochs / self.total_steps, epochs, self.cfg.decay_start * epochs)
         for opt in (self.opt_g, self.opt_d):
             opt.opt.param_groups[0]["lr"] = self.cfg.lr * factor
         return self.cfg.lr * factor

@@ -139,12 +139,14 @@ def semantic_loss(logits_of_translated: torch.Tensor, source_labels: torch.Tenso
     return F.cross_entropy(logits_of_translated, source_labels)
 
 
-def linear_decay(epoch: int, epochs: int, decay_from: int) -> float:
+def linear_decay(epoch: float, epochs: float, decay_from: float) -> float:
     """CycleGAN's schedule: the learning rate's factor is 1 until ``decay_from``, then falls
-    linearly to 0 at ``epochs`` (Zhu et al. 2017, sec. 4: 100 epochs flat, 100 decaying)."""
+    linearly to 0 at ``epochs`` (Zhu et al. 2017, sec. 4: 100 epochs flat, 100 decaying).
+    Epochs may be fractional: the loop asks once per step."""
     if epoch < decay_from:
         return 1.0
-    return max(0.0, 1.0 - (epoch - decay_from) / max(1, epochs - decay_from))
+    span = epochs - decay_from
+    return 0.0 if span <= 0 else max(0.0, 1.0 - (epoch - decay_from) / span)
 
 
 class ImagePool:

@@ -12,6 +12,7 @@ and translates without gradients, in batches; inputs and outputs are uint8 digit
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +116,6 @@ def handwrite(run_dir: Path, text: str, out: Path, font: str | None, seed: int, 
     image = Image.fromarray(picture.numpy()).resize(
         (picture.shape[1] * HANDWRITE_SCALE, picture.shape[0] * HANDWRITE_SCALE), Image.NEAREST
     )
-    import io
-
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     atomic_write_bytes(out, buffer.getvalue())
@@ -134,8 +133,6 @@ def translate_file(run_dir: Path, samples: Path, to: str, out: Path) -> int:
     arrays = {"images": translate(net, images).numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.uint8)
-    import io
-
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(out, buffer.getvalue())

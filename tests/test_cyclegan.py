@@ -249,3 +249,26 @@ def test_cyclegan_settings_are_checked_before_anything_is_written(tmp_path, caps
         code, _, err = _cli(["train", "--preset", "cyclegan", "--outdir", tmp_path / "runs", *flags], capsys)
         assert code == 2 and needle in err, flags
     assert not (tmp_path / "runs").exists()
+
+
+def test_report_of_a_cyclegan_run_shows_its_grid_and_both_directions(cycle_run, tmp_path):
+    import json
+    import shutil
+
+    from digitgan.report import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(cycle_run.run_dir, run)
+    page = write_report(run).read_text()
+    assert "held-out typed digits above their translation" in page and "Not evaluated yet" in page
+    direction = {
+        "n": 100,
+        "translated": {"conditional_accuracy": 0.9, "fid": 40.0},
+        "untranslated": {"conditional_accuracy": 0.8, "fid": 300.0},
+        "real_floor": {"conditional_accuracy": 0.99, "fid": 2.0},
+        "fid_gap_closed": 0.87,
+    }
+    report = {"family": "cyclegan", "typed_to_handwritten": direction, "handwritten_to_typed": direction}
+    (run / "metrics.json").write_text(json.dumps(report))
+    page = write_report(run).read_text()
+    assert "typed -&gt; handwritten" in page and "closes 87.0% of the FID gap" in page

@@ -141,7 +141,7 @@ def test_the_guide_is_trained_on_typed_digits_only_and_is_not_an_evaluator(cycle
     from digitgan.evaluator import EvaluatorNet
     from digitgan.guide import GuideNet, guide_path
 
-    assert weights_metadata(guide_path())["dataset"] == "typed"
+    assert weights_metadata(guide_path(load_dataset("typed", None, "train")))["dataset"] == "typed"
     guide_shapes = [p.shape for p in GuideNet().parameters()]
     assert guide_shapes != [p.shape for p in EvaluatorNet().parameters()]
 

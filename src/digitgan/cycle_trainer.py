@@ -31,8 +31,9 @@ from digitgan.cyclegan import (
     lsgan_d_loss,
     lsgan_g_loss,
     semantic_loss,
+    translate_batches,
 )
-from digitgan.data import load_dataset, to_model_range
+from digitgan.data import Digits, load_dataset, to_model_range
 from digitgan.guide import ensure_guide
 from digitgan.networks import dcgan_init
 from digitgan.optim import LeanAdam
@@ -50,7 +51,9 @@ class CycleTrainer:
 
     def __init__(self, cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> None:
         self.cfg, self.device, self.total_steps = cfg, device, total_steps
-        self.guide = ensure_guide(stream).to(device)  # before any seeded draw: it may train first
+        typed, typed_test = load_dataset("typed", None, "train"), load_dataset("typed", None, "test")
+        # before any seeded draw: the guide may train first
+        self.guide = ensure_guide(typed, typed_test, stream).to(device)
         seed_everything(cfg.seed)
         width = cfg.hidden_dim
         self.to_hand = ResnetGenerator(width, cfg.res_blocks).to(device)
@@ -59,7 +62,6 @@ class CycleTrainer:
         self.d_typed = PatchDiscriminator(width, cfg.patch_layers).to(device)
         for net in self.networks().values():
             dcgan_init(net)  # CycleGAN's initialisation is the same N(0, 0.02)
-        typed = load_dataset("typed", None, "train")
         self.typed_images, self.typed_labels = typed.images.to(device), typed.labels.to(device)
         self.typed_rng = torch.Generator().manual_seed(cfg.seed + 4)  # which typed digits, on the CPU
         self.pool_hand = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 5))
@@ -75,7 +77,8 @@ class CycleTrainer:
             TO_TYPED: EMA(self.to_typed, cfg.ema_decay),
         }
         self.steps, self.lr = 0, cfg.lr
-        self.fixed_typed = fixed_typed_digits(cfg.seed + 3)
+        self.typed_test = typed_test.images  # (N, 28, 28) uint8: held-out designs
+        self.fixed_typed = fixed_typed_digits(typed_test, cfg.seed + 3)
 
     def networks(self) -> dict[str, nn.Module]:
         return {
@@ -191,7 +194,7 @@ class CycleTrainer:
     def fixed_images(self) -> tuple[torch.Tensor, int]:
         """Held-out typed digits 0-9 (one font per row) above their translation, 5 pairs."""
         typed = to_model_range(self.fixed_typed).view(-1, 1, 28, 28).to(self.device)
-        hand = translate_in_batches(self.sampler, typed)
+        hand = translate_batches(self.sampler, typed)
         rows = [
             torch.stack((t, h))
             for t, h in zip(typed.view(-1, 10, 1, 28, 28), hand.view(-1, 10, 1, 28, 28), strict=True)
@@ -200,9 +203,8 @@ class CycleTrainer:
 
     def eval_images(self, n: int) -> torch.Tensor:
         """The first n held-out typed digits translated into handwriting."""
-        test = load_dataset("typed", None, "test")
-        typed = to_model_range(test.images[:n]).view(-1, 1, 28, 28).to(self.device)
-        return translate_in_batches(self.sampler, typed)
+        typed = to_model_range(self.typed_test[:n]).view(-1, 1, 28, 28).to(self.device)
+        return translate_batches(self.sampler, typed)
 
     def finite(self) -> bool:
         nets = [*self.networks().values(), *self.translators().values()]
@@ -210,14 +212,16 @@ class CycleTrainer:
 
     # --- state ------------------------------------------------------------------------------
 
+    def state_modules(self) -> dict[str, nn.Module]:
+        """Every module in the state, by its tensors' prefix: the guide too, so that a resume
+        uses the run's own guide, not whatever the cache holds by then."""
+        emas = {f"ema.{name}": net for name, net in self.translators().items()}
+        return {**self.networks(), **emas, "guide": self.guide}
+
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         tensors: dict[str, torch.Tensor] = {}
-        for name, net in {
-            **self.networks(),
-            **{f"ema.{k}": v for k, v in self.translators().items()},
-        }.items():
+        for name, net in self.state_modules().items():
             tensors.update(module_tensors(name, net))
-        tensors.update(module_tensors("guide", self.guide))
         meta: dict = {
             "steps": self.steps,
             "device": self.device.type,
@@ -234,12 +238,8 @@ class CycleTrainer:
         return {**tensors, **rng_tensors}, {**meta, **rng_meta}
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> str | None:
-        for name, net in {
-            **self.networks(),
-            **{f"ema.{k}": v for k, v in self.translators().items()},
-        }.items():
+        for name, net in self.state_modules().items():
             load_module_tensors(name, net, tensors, path)
-        load_module_tensors("guide", self.guide, tensors, path)  # the run's own, not today's cache
         for name, updates in meta["ema_updates"].items():
             self.emas[name].updates = updates
         self.opt_g.load_state_dict(optimizer_state_dict("opt_g", tensors, meta["opt_g"]))
@@ -254,17 +254,10 @@ class CycleTrainer:
         return None
 
 
-def fixed_typed_digits(seed: int) -> torch.Tensor:
+def fixed_typed_digits(test: Digits, seed: int) -> torch.Tensor:
     """FIXED_PAIRS rows of held-out typed digits 0-9, each drawn at random (seeded) among the
     test fonts' images of that digit: uint8 (FIXED_PAIRS * 10, 28, 28), the same every epoch."""
-    test = load_dataset("typed", None, "test")
     rng = torch.Generator().manual_seed(seed)
     by_digit = [torch.nonzero(test.labels == d).flatten() for d in range(10)]
     picks = [idx[torch.randint(len(idx), (FIXED_PAIRS,), generator=rng)] for idx in by_digit]
     return test.images[torch.stack(picks, dim=1).flatten()]  # row-major: pair, then digit
-
-
-@torch.no_grad()
-def translate_in_batches(net: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """(N, 1, 28, 28) in [-1, 1] -> their translations, in eval mode, without gradients."""
-    return torch.cat([net(chunk) for chunk in images.split(batch_size)])

@@ -192,3 +192,10 @@ class ImagePool:
         images = tensors[f"{prefix}.images"].to(device)
         self.images = [image.clone() for image in images] if images.numel() else []
         self.generator.set_state(tensors[f"{prefix}.rng"])
+
+
+@torch.no_grad()
+def translate_batches(net: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """(N, 1, 28, 28) in [-1, 1] -> their translations by ``net`` (already in eval mode), in
+    batches, without gradients."""
+    return torch.cat([net(chunk) for chunk in images.split(batch_size)])

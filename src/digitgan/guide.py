@@ -1,7 +1,7 @@
 """The frozen classifier that keeps CycleGAN's translations the same digit (CyCADA's semantic
 consistency, Hoffman et al. 2018), trained on typed digits only.
 
-    python -c "from digitgan.guide import ensure_guide; print(ensure_guide())"
+    python -c "from digitgan.data import load_dataset as l; from digitgan.guide import ensure_guide; print(ensure_guide(l('typed', None, 'train'), l('typed', None, 'test')))"
 
 It must not be a classifier that later measures the result: the translations into handwriting
 are scored by the MNIST evaluator, which this classifier never saw a digit of, and those
@@ -25,7 +25,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from digitgan.checkpoint import load_weights, save_weights
-from digitgan.data import cache_dir, load_dataset, to_model_range
+from digitgan.data import Digits, cache_dir, to_model_range
 
 GUIDE_VERSION = 1
 
@@ -49,19 +49,23 @@ class GuideNet(nn.Module):
         return self.net(x)
 
 
-def guide_path() -> Path:
+def guide_path(train: Digits) -> Path:
     """Keyed by the typed training digits it learns from: other fonts, another guide."""
-    md5 = load_dataset("typed", None, "train").md5
-    return cache_dir() / f"guide-typed-v{GUIDE_VERSION}-{md5[:12]}.safetensors"
+    return cache_dir() / f"guide-typed-v{GUIDE_VERSION}-{train.md5[:12]}.safetensors"
 
 
 def train_guide(
-    out: Path, *, epochs: int = 2, batch_size: int = 128, seed: int = 1, stream: TextIO
+    out: Path,
+    train: Digits,
+    test: Digits,
+    *,
+    epochs: int = 2,
+    batch_size: int = 128,
+    seed: int = 1,
+    stream: TextIO,
 ) -> GuideNet:
     """Typed training fonts only, each batch distorted by a random affine map (rotation,
-    shear, scale, shift): seconds per epoch on two cores."""
-    train = load_dataset("typed", None, "train")
-    test = load_dataset("typed", None, "test")
+    shear, scale, shift): seconds per epoch on two cores; measured on the held-out fonts."""
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     net = GuideNet()
@@ -93,14 +97,15 @@ def train_guide(
     return net
 
 
-def ensure_guide(stream: TextIO | None = None) -> GuideNet:
-    """The cached guide, trained first (saying so) when missing; frozen, in eval mode."""
+def ensure_guide(train: Digits, test: Digits, stream: TextIO | None = None) -> GuideNet:
+    """The cached guide of the typed ``train`` split, trained first (saying so) when
+    missing; frozen, in eval mode."""
     stream = stream or sys.stdout
-    path = guide_path()
+    path = guide_path(train)
     if path.is_file():
         net = load_weights(path, GuideNet())
     else:
         print(f"digitgan: no typed-digit guide at {path}; training one (about a minute, once)", file=stream)
         path.parent.mkdir(parents=True, exist_ok=True)
-        net = train_guide(path, stream=stream)
+        net = train_guide(path, train, test, stream=stream)
     return net.eval().requires_grad_(False)

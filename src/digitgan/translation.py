@@ -22,7 +22,7 @@ from torch import nn
 
 from digitgan.checkpoint import atomic_write_bytes, load_config, load_weights
 from digitgan.config import TrainConfig
-from digitgan.cyclegan import ResnetGenerator
+from digitgan.cyclegan import ResnetGenerator, translate_batches
 from digitgan.data import to_model_range, to_uint8
 from digitgan.errors import UserError
 
@@ -52,14 +52,9 @@ def load_translator(run_dir: Path, to: str) -> tuple[nn.Module, TrainConfig]:
     return net.eval(), cfg
 
 
-@torch.no_grad()
-def translate(net: nn.Module, images_u8: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def translate(net: nn.Module, images_u8: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> their translations, uint8 (N, 28, 28)."""
-    out = [
-        to_uint8(net(to_model_range(chunk).view(-1, 1, 28, 28)))[:, 0]
-        for chunk in images_u8.split(batch_size)
-    ]
-    return torch.cat(out)
+    return to_uint8(translate_batches(net, to_model_range(images_u8).view(-1, 1, 28, 28)))[:, 0]
 
 
 def check_text(text: str) -> str:
@@ -125,15 +120,11 @@ def handwrite(run_dir: Path, text: str, out: Path, font: str | None, seed: int, 
 def translate_file(run_dir: Path, samples: Path, to: str, out: Path) -> int:
     """Translate the digits of an .npz (``images``, optional ``labels``, kept) into ``out``."""
     from digitgan.evaluation import load_samples
+    from digitgan.sampling import write_samples
 
     if out.suffix != ".npz" or not out.parent.is_dir():
         raise UserError(f"--out must be an .npz in an existing folder, got {out}")
     net, _ = load_translator(run_dir, to)
     images, labels = load_samples(samples)
-    arrays = {"images": translate(net, images).numpy()}
-    if labels is not None:
-        arrays["labels"] = labels.numpy().astype(np.uint8)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(out, buffer.getvalue())
+    write_samples(translate(net, images)[:, None], out, labels)  # as digitgan sample writes .npz
     return images.shape[0]

@@ -7,9 +7,10 @@ run folder), run the epochs (a family's step, logging, pictures, checkpoints, si
 finish (pictures, the closing line). A family (trainer.py's GANs, cycle_trainer.py's
 CycleGAN) gives the loop the same few things: step(real, labels), scalars(out) for the log
 line, state()/load_state(), finite(), snapshot() (the inference weights by file name),
-fixed_images() for the epoch's grid and eval_images(n) for --eval-every. The speed of a step comes from doing the
-tutorial's arithmetic with less around it: the dataset is one uint8 tensor on the device,
-normalised per batch, and scalars are read from the device only on logging steps.
+fixed_images() for the epoch's grid and eval_images(n) for --eval-every. The speed of a
+step comes from doing the tutorial's arithmetic with less around it: the dataset is one
+uint8 tensor on the device, normalised per batch, and scalars are read from the device
+only on logging steps.
 """
 
 from __future__ import annotations

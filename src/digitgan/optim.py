@@ -73,4 +73,11 @@ class LeanAdam:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.opt.load_state_dict(state)
+        # Saved moments come back contiguous; give each its parameter's layout (channels_last
+        # weights), as the moments created in training have: the fused update then reads
+        # both the same way, and a resumed run stays bit-identical.
+        for p in self.params:
+            for key, value in self.opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    self.opt.state[p][key] = torch.empty_like(p).copy_(value)
         self._state_lists = None  # the state tensors were replaced

@@ -66,6 +66,8 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
         ("seed", {}, 13),  # mid-epoch (10 steps per epoch): the epoch's order is restored
         ("seed", {}, 20),  # exactly at an epoch's end
         ("dcgan", {"hidden_dim": 8}, 7),  # BatchNorm, EMA, beta1 0.5
+        # bf16 autocast and NHWC weights: the state is still fp32 and resumes bit for bit
+        ("dcgan", {"hidden_dim": 8, "precision": "bf16", "channels_last": True}, 7),
         ("wgan-gp", {"hidden_dim": 8}, 11),  # n_critic 5 (G steps at 5, 10), penalty noise
     ],
 )

@@ -119,6 +119,9 @@ BAD_FLAGS = {
     "limit below batch": (["--limit", "50"], "--limit"),
     "seed beyond torch's range": (["--seed", "99999999999999999999"], "--seed"),
     "negative seed": (["--seed", "-1"], "--seed"),
+    "unknown precision": (["--precision", "fp8"], "--precision"),
+    "bf16 on the tutorial's MLPs": (["--precision", "bf16"], "--precision"),
+    "channels_last on the tutorial's MLPs": (["--channels-last"], "--channels-last"),
 }
 
 

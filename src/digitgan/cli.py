@@ -64,7 +64,7 @@ _unit_float = _number(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from digitgan.config import ARCHS, D_NORMS, LOSSES, PRESETS, TrainConfig
+    from digitgan.config import ARCHS, D_NORMS, LOSSES, PRECISIONS, PRESETS, TrainConfig
     from digitgan.data import DATASETS
 
     d = TrainConfig()
@@ -109,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--gp-lambda", type=_nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
     )
     t.add_argument("--ema-decay", type=_unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})")
+    t.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="arithmetic of convolutional steps: bf16 autocast with fp32 master weights, auto = bf16 "
+        f"where the CPU or GPU has it natively (seed: {d.precision})",
+    )
+    t.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help=f"NHWC memory layout for convolutional networks (seed: {d.channels_last})",
+    )
     cycle = t.add_argument_group("cyclegan (typed <-> handwritten)")
     c = PRESETS["cyclegan"]
     cycle.add_argument(
@@ -319,7 +330,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
-        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start"
+        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
+        "precision channels_last"
     ).split()
     if args.resume is not None:
         # where to continue (--device) is not part of the recipe; everything else is

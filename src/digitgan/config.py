@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from digitgan.arithmetic import PRECISIONS
 from digitgan.errors import UserError
 
 
@@ -33,6 +34,9 @@ class TrainConfig:
     n_critic: int = 1  # D updates per G update
     gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp)
     ema_decay: float = 0.0  # EMA of G's weights; 0 = off
+    # arithmetic of the convolutional networks' steps (arithmetic.py)
+    precision: str = "fp32"  # fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where native)
+    channels_last: bool = False  # NHWC layout for the convolutions
     # cyclegan: ResNet generators and PatchGAN discriminators of width hidden_dim
     res_blocks: int = 3  # residual blocks at 7 x 7
     patch_layers: int = 2  # stride-2 layers of the PatchGAN: 2 sees 18 px patches, 3 the whole digit
@@ -82,6 +86,10 @@ class TrainConfig:
                 raise UserError(f"config setting {f.name} must be {f.type}, got {d[f.name]!r}")
         return cls(**d)
 
+    @property
+    def convolutional(self) -> bool:
+        return self.arch == "conv" or self.family == "cyclegan"
+
     def validate(self) -> TrainConfig:
         """Raise :class:`UserError` naming the first bad value; return self when all are fine."""
         checks = [
@@ -115,6 +123,15 @@ class TrainConfig:
             (
                 self.family != "cyclegan" or self.dataset == "mnist",
                 "--preset cyclegan translates typed digits into MNIST's handwriting: use --dataset mnist",
+            ),
+            (
+                self.precision in PRECISIONS,
+                f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}",
+            ),
+            (
+                self.precision != "bf16" and not self.channels_last or self.convolutional,
+                "--precision bf16 and --channels-last speed up convolutions; the MLP presets have "
+                "none (they train in fp32 through a hand-written step): use --arch conv",
             ),
             (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),

@@ -19,6 +19,7 @@ from typing import TextIO
 import torch
 from torch import nn
 
+from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
 from digitgan.config import TrainConfig
 from digitgan.cyclegan import (
@@ -62,6 +63,8 @@ class CycleTrainer:
         self.d_typed = PatchDiscriminator(width, cfg.patch_layers).to(device)
         for net in self.networks().values():
             dcgan_init(net)  # CycleGAN's initialisation is the same N(0, 0.02)
+        self.arith = Arithmetic(cfg.precision, cfg.channels_last, device)
+        self.arith.layout(self.guide, *self.networks().values())
         self.typed_images, self.typed_labels = typed.images.to(device), typed.labels.to(device)
         self.typed_rng = torch.Generator().manual_seed(cfg.seed + 4)  # which typed digits, on the CPU
         self.pool_hand = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 5))
@@ -93,7 +96,8 @@ class CycleTrainer:
     def typed_batch(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1]."""
         idx = torch.randint(len(self.typed_images), (batch,), generator=self.typed_rng).to(self.device)
-        return to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28), self.typed_labels[idx]
+        typed = to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28)
+        return self.arith.input(typed), self.typed_labels[idx]
 
     def set_lr(self) -> float:
         """CycleGAN's schedule, per step: flat for the first ``decay_start`` of the run, then
@@ -132,20 +136,24 @@ class CycleTrainer:
         """One generator update (both directions), then one update of both discriminators on
         real digits and pooled translations. ``hand`` (B, 1, 28, 28) in [-1, 1]."""
         assert hand_labels is not None, "the semantic loss needs the handwritten digits' labels"
-        self.lr = self.set_lr()
+        self.lr, hand = self.set_lr(), self.arith.input(hand)
         typed, typed_labels = self.typed_batch(hand.shape[0])
         set_requires_grad(self.d_params, False)
-        out = self.generator_losses(typed, typed_labels, hand, hand_labels)
+        with self.arith.autocast():
+            out = self.generator_losses(typed, typed_labels, hand, hand_labels)
         self.opt_g.zero_grad()
         out["g_loss"].backward()
         self.opt_g.step()
         set_requires_grad(self.d_params, True)
 
         fake_hand, fake_typed = out.pop("fake_hand").detach(), out.pop("fake_typed").detach()
-        real_logits = self.d_hand(hand)
-        d_loss = lsgan_d_loss(real_logits, self.d_hand(self.pool_hand.query(fake_hand))) + lsgan_d_loss(
-            self.d_typed(typed), self.d_typed(self.pool_typed.query(fake_typed))
-        )
+        pooled_hand = self.arith.input(self.pool_hand.query(fake_hand))
+        pooled_typed = self.arith.input(self.pool_typed.query(fake_typed))
+        with self.arith.autocast():
+            real_logits = self.d_hand(hand)
+            d_loss = lsgan_d_loss(real_logits, self.d_hand(pooled_hand)) + lsgan_d_loss(
+                self.d_typed(typed), self.d_typed(pooled_typed)
+            )
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()

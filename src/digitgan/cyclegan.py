@@ -72,7 +72,7 @@ class ResnetGenerator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x).float()  # fp32 under autocast too
 
 
 class PatchDiscriminator(nn.Module):
@@ -98,7 +98,7 @@ class PatchDiscriminator(nn.Module):
         self.receptive_field = receptive_field(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x).float()  # fp32 under autocast too
 
 
 def receptive_field(layers: int) -> int:

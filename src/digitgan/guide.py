@@ -45,8 +45,8 @@ class GuideNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, 1, 28, 28) in [-1, 1] -> logits (B, 10)."""
-        return self.net(x)
+        """x (B, 1, 28, 28) in [-1, 1] -> logits (B, 10), fp32 under autocast too."""
+        return self.net(x).float()
 
 
 def guide_path(train: Digits) -> Path:

@@ -113,7 +113,7 @@ class ConvGenerator(Generator):
         )
 
     def body(self, z_in: torch.Tensor) -> torch.Tensor:
-        return self.net(z_in[:, :, None, None])  # (B, 1, 28, 28)
+        return self.net(z_in[:, :, None, None]).float()  # (B, 1, 28, 28), fp32 under autocast too
 
 
 class ConvDiscriminator(nn.Module):
@@ -164,7 +164,7 @@ class ConvDiscriminator(nn.Module):
             # spread as one more feature map, so D can see a G that draws everything alike.
             spread = h.std(0, unbiased=False).mean().expand(h.shape[0], 49)  # (B, 49)
             h = torch.cat([h, spread], 1)
-        return self.head(h).view(-1)  # (B,) logits
+        return self.head(h).view(-1).float()  # (B,) logits, fp32 under autocast too
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
 from digitgan.config import TrainConfig
 from digitgan.errors import UserError
@@ -119,6 +120,9 @@ class Trainer:
         seed_everything(cfg.seed)
         self.noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
         self.G, self.D = (m.to(device) for m in build_networks(cfg))
+        # The tutorial's MLPs keep their fp32 hand-written step; "auto" means fp32 there.
+        self.arith = Arithmetic(cfg.precision if cfg.convolutional else "fp32", cfg.channels_last, device)
+        self.arith.layout(self.G, self.D)
         self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng)
         # Fused Adam (one pass over memory), stepped without per-call bookkeeping: see optim.py.
         self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -241,14 +245,15 @@ class Trainer:
             self.last_g = {"g_loss": out["g_loss"], "fake": out["fake"]}
             return out
         G, D, objective = self.G, self.D, self.objective
-        B = real.shape[0]
+        B, real = real.shape[0], self.arith.input(real)
         real_labels = labels if self.cfg.conditional else None
         # Discriminator: real -> 1, G(z) -> 0. No graph through G: the tutorial's
         # gradients for G here are discarded before the G step anyway.
         fake_labels = self.fake_labels(B)
-        with torch.no_grad():
-            fake = G(self.noise(B), fake_labels)
-        d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
+        with self.arith.autocast():
+            with torch.no_grad():
+                fake = G(self.noise(B), fake_labels)
+            d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
@@ -257,9 +262,10 @@ class Trainer:
         if self.d_steps % self.cfg.n_critic == 0:
             # Generator: a fresh z, target 1. D's weights get no gradient here.
             g_labels = self.fake_labels(B)
-            fake = G(self.noise(B), g_labels)
             set_requires_grad(self.d_params, False)
-            g_loss = objective.g_loss(D, fake, g_labels)
+            with self.arith.autocast():
+                fake = G(self.noise(B), g_labels)
+                g_loss = objective.g_loss(D, fake, g_labels)
             self.opt_g.zero_grad()
             g_loss.backward()
             self.opt_g.step()

@@ -206,7 +206,8 @@ class Training:
         if note:
             self.log(f"digitgan: note: {note}")
         self.log(
-            f"digitgan: {self.data!r}, {self.n_images} used, {self.steps_per_epoch} steps/epoch, device {self.device}"
+            f"digitgan: {self.data!r}, {self.n_images} used, {self.steps_per_epoch} steps/epoch, "
+            f"device {self.device} ({self.trainer.arith.describe()})"
         )
         self.log("digitgan: config " + json.dumps(cfg.to_dict(), sort_keys=True))
         if cfg.tensorboard:

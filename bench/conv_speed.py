@@ -1,0 +1,174 @@
+"""Convolutional training speed by arithmetic and layout: ms per step against the FLOP floor.
+
+    python bench/conv_speed.py --data-root ../shared/data --steps 20 --rounds 3
+
+For each convolutional preset (dcgan, cdcgan, wgan-gp, cyclegan) and each option (fp32;
+channels_last; bf16 autocast; both; torch.compile of G and D; both at twice the batch),
+one trainer is built from the preset's seed and stepped on real MNIST batches; the options
+take turns within each round and the median of the rounds is reported, so that a noisy
+machine slows them alike. The FLOP floor is a step's FLOPs (PyTorch's FlopCounterMode:
+every convolution and matrix product, forward and backward) at this machine's matrix-product
+peak, measured in fp32 and in bf16. Speed-ups are against the same preset's fp32 row of the
+same rounds. JSON goes to bench/results/conv_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from seed_vs_tutorial import cpu_name
+from torch.utils.flop_counter import FlopCounterMode
+
+from digitgan.arithmetic import native_bf16
+from digitgan.config import make_config
+from digitgan.data import epoch_batches, epoch_order, load_dataset
+from digitgan.training_loop import build_trainer
+
+PRESETS = ("dcgan", "cdcgan", "wgan-gp", "cyclegan")
+OPTIONS: dict[str, dict] = {
+    "fp32": {},
+    "channels_last": {"channels_last": True},
+    "bf16": {"precision": "bf16"},
+    "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
+    "torch.compile (fp32)": {"compile": True},
+    "bf16 + channels_last, batch x2": {"precision": "bf16", "channels_last": True, "batch": 2},
+}
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of an n x n matrix product in ``dtype`` on the CPU (median of ``repeats``)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+class Stepper:
+    """One preset's trainer in one option, fed real batches forever."""
+
+    def __init__(self, preset: str, option: dict, data) -> None:
+        option = dict(option)
+        compile_, scale = option.pop("compile", False), option.pop("batch", 1)
+        batch = make_config(preset).batch_size * scale
+        self.cfg = make_config(preset, batch_size=batch, **option)
+        self.trainer = build_trainer(self.cfg, torch.device("cpu"), 10**6, io.StringIO())
+        if compile_:  # the GAN family's two networks; the first steps compile them
+            self.trainer.G, self.trainer.D = torch.compile(self.trainer.G), torch.compile(self.trainer.D)
+        self.images, self.labels = data.images, data.labels
+        self.rng = torch.Generator().manual_seed(1)
+        self._batches = self._forever()
+
+    def _forever(self):
+        while True:
+            order = epoch_order(len(self.images), self.cfg.batch_size, self.rng)
+            yield from epoch_batches(self.images, self.labels, order)
+
+    def flops(self) -> int:
+        with FlopCounterMode(display=False) as counter:
+            self.trainer.step(*next(self._batches))
+        return counter.get_total_flops()
+
+    def seconds_per_step(self, steps: int) -> float:
+        t = time.perf_counter()
+        for _ in range(steps):
+            out = self.trainer.step(*next(self._batches))
+        out["d_loss"].item()
+        return (time.perf_counter() - t) / steps
+
+
+def measure(presets, options, steps: int, rounds: int, data) -> dict[str, dict]:
+    steppers = {
+        (p, o): Stepper(p, OPTIONS[o], data)
+        for p in presets
+        for o in options
+        if not (p == "cyclegan" and OPTIONS[o].get("compile"))  # compiles G and D of a GAN
+    }
+    flops = {key: s.flops() for key, s in steppers.items()}
+    for s in steppers.values():  # warm-up: allocator, oneDNN primitives, compilation
+        s.seconds_per_step(3)
+    times: dict = {key: [] for key in steppers}
+    for _ in range(rounds):
+        for key, s in steppers.items():
+            times[key].append(s.seconds_per_step(steps))
+    return {
+        f"{p}, {o}": {
+            "preset": p,
+            "option": o,
+            "batch": steppers[p, o].cfg.batch_size,
+            "ms_per_step": 1e3 * statistics.median(times[p, o]),
+            "ms_per_step_rounds": [1e3 * t for t in times[p, o]],
+            "gflop_per_step": flops[p, o] / 1e9,
+        }
+        for p, o in steppers
+    }
+
+
+def add_ratios(rows: dict[str, dict], peak32: float, peak16: float) -> None:
+    for row in rows.values():
+        base = rows[f"{row['preset']}, fp32"]
+        per_image = row["ms_per_step"] / row["batch"]
+        row["images_per_s"] = 1e3 / per_image
+        row["speedup_per_image"] = (base["ms_per_step"] / base["batch"]) / per_image
+        floor_ms = {p: 1e3 * row["gflop_per_step"] / peak for p, peak in (("fp32", peak32), ("bf16", peak16))}
+        row["times_fp32_floor"] = row["ms_per_step"] / floor_ms["fp32"]
+        row["times_bf16_floor"] = row["ms_per_step"] / floor_ms["bf16"]
+
+
+def print_table(rows: dict[str, dict], peak32: float, peak16: float) -> None:
+    print(f"{cpu_name()}, {torch.get_num_threads()} threads, native bf16: {native_bf16(torch.device('cpu'))}")
+    print(f"matrix-product peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    print(
+        f"{'preset':9} {'option':32} {'batch':>5} {'ms/step':>8} {'img/s':>7} {'speed-up':>8} "
+        f"{'GFLOP':>6} {'x fp32 floor':>12} {'x bf16 floor':>12}"
+    )
+    for r in rows.values():
+        print(
+            f"{r['preset']:9} {r['option']:32} {r['batch']:5d} {r['ms_per_step']:8.1f} "
+            f"{r['images_per_s']:7.0f} {r['speedup_per_image']:7.2f}x {r['gflop_per_step']:6.2f} "
+            f"{r['times_fp32_floor']:11.2f}x {r['times_bf16_floor']:11.2f}x"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--steps", type=int, default=20, help="steps per timed run")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
+    p.add_argument("--json", type=Path, default=Path("bench/results/conv_speed.json"))
+    args = p.parse_args()
+    options = ["fp32"] + [o for o in args.options if o != "fp32"]  # the baseline of every ratio
+    data = load_dataset("mnist", args.data_root)
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    rows = measure(args.presets, options, args.steps, args.rounds, data)
+    add_ratios(rows, peak32, peak16)
+    print_table(rows, peak32, peak16)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "cpu": cpu_name(),
+        "native_bf16": native_bf16(torch.device("cpu")),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "peak_gflops": {"fp32": peak32, "bf16": peak16},
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "rows": rows,
+    }
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

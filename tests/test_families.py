@@ -14,7 +14,7 @@ from torch.nn.utils import parametrize
 from digitgan.cli import main
 from digitgan.config import GAN_PRESETS, make_config
 from digitgan.errors import UserError
-from digitgan.losses import HingeLoss, gradient_penalty
+from digitgan.losses import HingeLoss, gradient_penalty, r1_penalty
 from digitgan.networks import build_networks
 from digitgan.trainer import EMA, Trainer
 from digitgan.training_loop import train
@@ -101,6 +101,28 @@ def test_gradient_penalty_interpolates_per_sample():
     assert alpha.std() > 0.1  # different alphas per sample
     expected = ((alpha * 28 - 1) ** 2).mean()  # ||alpha * ones(784)|| = 28 alpha
     assert gp.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_on_real_digits():
+    # D(x) = w . x has gradient w everywhere: R1 = ||w||^2, and d/dw R1 = 2 w.
+    w = torch.randn(784)
+    D = Linear(w.clone())
+    r1 = r1_penalty(D, torch.randn(8, 1, 28, 28))
+    assert r1.item() == pytest.approx(w.square().sum().item(), rel=1e-5)
+    r1.backward()
+    torch.testing.assert_close(D.w.grad, 2 * w, rtol=1e-5, atol=1e-6)
+
+
+def test_r1_is_lazy_and_ttur_sets_ds_rate():
+    cfg = make_config("dcgan", hidden_dim=8, r1_gamma=0.5, r1_every=4, lr_d=4e-4)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    assert trainer.opt_d.opt.param_groups[0]["lr"] == 4e-4 and trainer.opt_g.opt.param_groups[0]["lr"] == 2e-4
+    real = torch.rand(16, 1, 28, 28) * 2 - 1
+    due = trainer.r1_term(real, None)  # d_steps 0: due, weighted by r1_every
+    assert float(due) == pytest.approx(0.5 / 2 * 4 * r1_penalty(trainer.D, real).item(), rel=1e-4)
+    trainer.d_steps = 3
+    assert trainer.r1_term(real, None) == 0.0
+    assert Trainer(make_config("seed", r1_gamma=1.0), torch.device("cpu")).fast_step is None
 
 
 def test_ema_update():

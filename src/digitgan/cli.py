@@ -108,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--gp-lambda", type=_nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
     )
+    t.add_argument(
+        "--r1-gamma",
+        type=_nonneg_float,
+        help=f"R1 penalty weight on real digits, 0 = off (seed: {d.r1_gamma})",
+    )
+    t.add_argument(
+        "--r1-every", type=_positive_int, help=f"apply R1 every N-th D step, scaled by N (seed: {d.r1_every})"
+    )
+    t.add_argument(
+        "--lr-d", type=_positive_float, help="D's learning rate when it differs from G's (default: --lr)"
+    )
     t.add_argument("--ema-decay", type=_unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})")
     t.add_argument(
         "--precision",
@@ -328,7 +339,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
-        "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay "
+        "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
         "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
         "precision channels_last"

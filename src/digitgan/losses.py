@@ -79,6 +79,15 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(D: nn.Module, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """E[||grad_x D(x)||_2^2] on real digits (Mescheder et al. 2018, "Which Training Methods
+    for GANs do actually Converge?"): D is kept flat on the data, so that it cannot push G
+    round in circles. Differentiable w.r.t. D's weights."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(real, labels).sum(), real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
 class WGANGPLoss(_CriticLoss):
     """WGAN-GP: the critic minimises E[D(G(z))] - E[D(x)] + lambda * gradient penalty,
     G minimises -E[D(G(z))]."""

@@ -22,7 +22,7 @@ from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
 from digitgan.config import TrainConfig
 from digitgan.errors import UserError
-from digitgan.losses import build_objective
+from digitgan.losses import build_objective, r1_penalty
 from digitgan.mlp_step import fast_step_for
 from digitgan.networks import build_networks
 from digitgan.optim import LeanAdam
@@ -126,7 +126,8 @@ class Trainer:
         self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng)
         # Fused Adam (one pass over memory), stepped without per-call bookkeeping: see optim.py.
         self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = LeanAdam(self.D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        lr_d = cfg.lr if cfg.lr_d is None else cfg.lr_d  # TTUR (Heusel et al. 2017) when they differ
+        self.opt_d = LeanAdam(self.D.parameters(), lr=lr_d, betas=(cfg.beta1, cfg.beta2))
         self.d_params = list(self.D.parameters())
         self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.d_steps = 0
@@ -137,7 +138,7 @@ class Trainer:
             fast_step_for(
                 self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
             )
-            if fast
+            if fast and cfg.r1_gamma == 0  # the hand-written step has no R1
             else None
         )
 
@@ -233,6 +234,14 @@ class Trainer:
             return None
         return torch.randint(0, 10, (batch,), device=self.device, generator=self.noise_rng)
 
+    def r1_term(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | float:
+        """The R1 penalty this D step adds, lazily (Karras et al. 2020): every r1_every-th
+        step, weighted by r1_every, so that on average it weighs (gamma / 2) per step."""
+        cfg = self.cfg
+        if cfg.r1_gamma == 0 or self.d_steps % cfg.r1_every != 0:
+            return 0.0
+        return cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(self.D, real, labels)
+
     def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
         update if this is an ``n_critic``-th call. Returns device tensors (no
@@ -254,8 +263,9 @@ class Trainer:
             with torch.no_grad():
                 fake = G(self.noise(B), fake_labels)
             d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
+            total = d_loss + self.r1_term(real, real_labels)
         self.opt_d.zero_grad()
-        d_loss.backward()
+        total.backward()
         self.opt_d.step()
         self.d_steps += 1
 

@@ -119,7 +119,7 @@ def test_r1_is_lazy_and_ttur_sets_ds_rate():
     assert trainer.opt_d.opt.param_groups[0]["lr"] == 4e-4 and trainer.opt_g.opt.param_groups[0]["lr"] == 2e-4
     real = torch.rand(16, 1, 28, 28) * 2 - 1
     due = trainer.r1_term(real, None)  # d_steps 0: due, weighted by r1_every
-    assert float(due) == pytest.approx(0.5 / 2 * 4 * r1_penalty(trainer.D, real).item(), rel=1e-4)
+    assert float(due.detach()) == pytest.approx(0.5 / 2 * 4 * r1_penalty(trainer.D, real).item(), rel=1e-4)
     trainer.d_steps = 3
     assert trainer.r1_term(real, None) == 0.0
     assert Trainer(make_config("seed", r1_gamma=1.0), torch.device("cpu")).fast_step is None

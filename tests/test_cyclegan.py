@@ -239,6 +239,22 @@ def test_evaluate_measures_both_directions_beside_untranslated_and_floor(
     assert untranslated["conditional_accuracy"] > 0.5
 
 
+def test_evaluate_honours_n_and_refuses_a_dataset(
+    cycle_run, data_root, tmp_path, capsys, tiny_mnist_evaluator
+):
+    import json
+
+    out = tmp_path / "metrics.json"
+    base = ["evaluate", cycle_run.run_dir, "--evaluator", tiny_mnist_evaluator, "--data-root", data_root]
+    code, _, _ = _cli([*base, "--n", "500", "--out", out], capsys)
+    report = json.loads(out.read_text())
+    assert code == 0 and report["typed_to_handwritten"]["n"] == report["handwritten_to_typed"]["n"] == 500
+    for flags, needle in ((["--dataset", "mnist"], "--dataset"), (["--n", "50"], "--n")):
+        code, _, err = _cli([*base, *flags, "--out", tmp_path / "other.json"], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "other.json").exists()
+
+
 def test_cyclegan_settings_are_checked_before_anything_is_written(tmp_path, capsys):
     for flags, needle in (
         (["--dataset", "fashion-mnist"], "use --dataset mnist"),

@@ -472,12 +472,19 @@ def evaluate_cyclegan(args: argparse.Namespace) -> None:
 
     from digitgan.checkpoint import atomic_write_bytes
     from digitgan.cycle_evaluation import evaluate_translation, format_translation
+    from digitgan.evaluation import check_n
 
     start = time.perf_counter()
+    if args.dataset is not None:
+        raise UserError(
+            f"{args.run_dir} is a cyclegan run: it is measured in both directions, against MNIST "
+            "and the typed digits (drop --dataset)"
+        )
+    check_n(args.n)
     out = args.out or args.run_dir / "metrics.json"
     if not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
-    report = evaluate_translation(args.run_dir, args.data_root, args.evaluator)
+    report = evaluate_translation(args.run_dir, args.data_root, args.evaluator, args.n, args.seed)
     report["seconds"] = time.perf_counter() - start
     print(format_translation(report))
     atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())

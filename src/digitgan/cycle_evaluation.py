@@ -34,10 +34,11 @@ LABELS = {
 }
 
 
-def direction(net, source, evaluator, ref, data_seed: int = 0) -> dict:
-    """Scores of ``source`` digits translated by ``net``, of the same digits untranslated, and
-    of real digits of the target domain (the floor), all by the target's evaluator."""
-    images, labels = source.images[:MAX_N], source.labels[:MAX_N].long()
+def direction(net, source, evaluator, ref, n: int = MAX_N, data_seed: int = 0) -> dict:
+    """Scores of the first ``n`` ``source`` digits translated by ``net``, of the same digits
+    untranslated, and of real digits of the target domain (the floor), all by the target's
+    evaluator; ``data_seed`` picks KID's subsets."""
+    images, labels = source.images[:n], source.labels[:n].long()
     translated = score_images(translate(net, images), evaluator, ref, labels=labels, seed=data_seed)
     untranslated = score_images(images, evaluator, ref, labels=labels, seed=data_seed)
     real = {**floor(ref, images.shape[0]), "conditional_accuracy": evaluator.accuracy}  # its test accuracy
@@ -56,9 +57,15 @@ def direction(net, source, evaluator, ref, data_seed: int = 0) -> dict:
     }
 
 
-def evaluate_translation(run_dir: Path, data_root: str | os.PathLike | None, evaluator: Path | None) -> dict:
-    """Both directions of a cyclegan run (``evaluator``: the MNIST evaluator's file, if not
-    the cached one)."""
+def evaluate_translation(
+    run_dir: Path,
+    data_root: str | os.PathLike | None,
+    evaluator: Path | None,
+    n: int = MAX_N,
+    seed: int = 0,
+) -> dict:
+    """Both directions of a cyclegan run on the first ``n`` held-out digits of each
+    (``evaluator``: the MNIST evaluator's file, if not the cached one)."""
     to_hand, cfg = load_translator(run_dir, "handwritten")
     to_typed, _ = load_translator(run_dir, "typed")
     data_root = data_root or cfg.data_root
@@ -69,8 +76,12 @@ def evaluate_translation(run_dir: Path, data_root: str | os.PathLike | None, eva
     return {
         "run": str(run_dir),
         "family": "cyclegan",
-        "typed_to_handwritten": direction(to_hand, typed_test, mnist_eval, reference(mnist_eval, data_root)),
-        "handwritten_to_typed": direction(to_typed, mnist_test, typed_eval, reference(typed_eval, None)),
+        "typed_to_handwritten": direction(
+            to_hand, typed_test, mnist_eval, reference(mnist_eval, data_root), n, seed
+        ),
+        "handwritten_to_typed": direction(
+            to_typed, mnist_test, typed_eval, reference(typed_eval, None), n, seed
+        ),
     }
 
 

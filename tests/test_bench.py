@@ -74,3 +74,23 @@ def test_seed_vs_tutorial_benchmark(tmp_path, data_root):
     assert set(med) == {"tutorial", "autograd", "digitgan"}
     assert result["speedup"] == pytest.approx(med["tutorial"] / med["digitgan"])
     assert result["machine"]["cores"] >= 1
+
+
+def test_conv_speed_benchmark(tmp_path, data_root):
+    out = tmp_path / "conv_speed.json"
+    options = ["bf16 + channels_last", "bf16 + channels_last, batch x2"]
+    args = ["--steps", "1", "--rounds", "1", "--presets", "dcgan", "--options", *options, "--json", str(out)]
+    run_bench("conv_speed.py", "--data-root", str(data_root), *args)
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert set(rows) == {"dcgan, fp32", *(f"dcgan, {o}" for o in options)}  # fp32: every ratio's base
+    base = rows["dcgan, fp32"]
+    assert base["speedup_per_image"] == 1.0 and base["batch"] == 128
+    assert rows["dcgan, bf16 + channels_last, batch x2"]["batch"] == 256
+    for row in rows.values():
+        # the FLOP count is the arithmetic's, not the layout's or the precision's
+        per_image = row["gflop_per_step"] / row["batch"]
+        assert per_image == pytest.approx(base["gflop_per_step"] / base["batch"], rel=1e-6)
+        assert row["times_fp32_floor"] == pytest.approx(
+            row["ms_per_step"] / (1e3 * row["gflop_per_step"] / result["peak_gflops"]["fp32"])
+        )

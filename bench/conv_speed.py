@@ -32,13 +32,16 @@ from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.training_loop import build_trainer
 
 PRESETS = ("dcgan", "cdcgan", "wgan-gp", "cyclegan")
+# Every option names both settings: a preset's own defaults (cyclegan: auto, NHWC) must not leak in.
+FP32, BF16 = {"precision": "fp32"}, {"precision": "bf16"}
+NCHW, NHWC = {"channels_last": False}, {"channels_last": True}
 OPTIONS: dict[str, dict] = {
-    "fp32": {},
-    "channels_last": {"channels_last": True},
-    "bf16": {"precision": "bf16"},
-    "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
-    "torch.compile (fp32)": {"compile": True},
-    "bf16 + channels_last, batch x2": {"precision": "bf16", "channels_last": True, "batch": 2},
+    "fp32": {**FP32, **NCHW},
+    "channels_last": {**FP32, **NHWC},
+    "bf16": {**BF16, **NCHW},
+    "bf16 + channels_last": {**BF16, **NHWC},
+    "torch.compile (fp32)": {**FP32, **NCHW, "compile": True},
+    "bf16 + channels_last, batch x2": {**BF16, **NHWC, "batch": 2},
 }
 
 

@@ -7,8 +7,8 @@ channels_last; bf16 autocast; both; torch.compile of G and D, for dcgan and cdcg
 twice the batch),
 one trainer is built from the preset's seed and stepped on real MNIST batches; the options
 take turns within each round and the median of the rounds is reported, so that a noisy
-machine slows them alike. The FLOP floor is a step's FLOPs (PyTorch's FlopCounterMode:
-every convolution and matrix product, forward and backward) at this machine's matrix-product
+machine slows them alike. The FLOP floor is a step's FLOPs (the formulas of PyTorch's
+FlopCounterMode: every convolution and matrix product, forward and backward) at this machine's matrix-product
 peak, measured in fp32 and in bf16. Speed-ups are against the same preset's fp32 row of the
 same rounds. JSON goes to bench/results/conv_speed.json.
 """
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 from seed_vs_tutorial import cpu_name
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from digitgan.arithmetic import native_bf16
 from digitgan.config import make_config
@@ -63,6 +64,23 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+class CountFlops(TorchDispatchMode):
+    """FlopCounterMode's per-op formulas without its module hooks, which refuse the gradient
+    penalty's ``autograd.grad`` (wgan-gp)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
 class Stepper:
     """One preset's trainer in one option, fed real batches forever."""
 
@@ -84,9 +102,9 @@ class Stepper:
             yield from epoch_batches(self.images, self.labels, order)
 
     def flops(self) -> int:
-        with FlopCounterMode(display=False) as counter:
+        with CountFlops() as counter:
             self.trainer.step(*next(self._batches))
-        return counter.get_total_flops()
+        return counter.total
 
     def seconds_per_step(self, steps: int) -> float:
         t = time.perf_counter()

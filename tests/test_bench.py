@@ -79,15 +79,18 @@ def test_seed_vs_tutorial_benchmark(tmp_path, data_root):
 def test_conv_speed_benchmark(tmp_path, data_root):
     out = tmp_path / "conv_speed.json"
     options = ["bf16 + channels_last", "bf16 + channels_last, batch x2"]
-    args = ["--steps", "1", "--rounds", "1", "--presets", "dcgan", "--options", *options, "--json", str(out)]
+    presets = ["dcgan", "wgan-gp"]  # wgan-gp: FLOPs counted through the penalty's double backward
+    args = ["--steps", "1", "--rounds", "1", "--presets", *presets, "--options", *options, "--json", str(out)]
     run_bench("conv_speed.py", "--data-root", str(data_root), *args)
     result = json.loads(out.read_text())
     rows = result["rows"]
-    assert set(rows) == {"dcgan, fp32", *(f"dcgan, {o}" for o in options)}  # fp32: every ratio's base
+    # fp32: every ratio's base
+    assert set(rows) == {f"{p}, {o}" for p in presets for o in ["fp32", *options]}
+    assert rows["wgan-gp, fp32"]["gflop_per_step"] > 0
     base = rows["dcgan, fp32"]
     assert base["speedup_per_image"] == 1.0 and base["batch"] == 128
     assert rows["dcgan, bf16 + channels_last, batch x2"]["batch"] == 256
-    for row in rows.values():
+    for row in (r for r in rows.values() if r["preset"] == "dcgan"):
         # the FLOP count is the arithmetic's, not the layout's or the precision's
         per_image = row["gflop_per_step"] / row["batch"]
         assert per_image == pytest.approx(base["gflop_per_step"] / base["batch"], rel=1e-6)

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import torch
 from seed_vs_tutorial import cpu_name
+from throughput import matmul_peak
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from digitgan.arithmetic import native_bf16
 from digitgan.config import make_config
-from digitgan.data import epoch_batches, epoch_order, load_dataset
+from digitgan.data import endless_batches, load_dataset
 from digitgan.training_loop import build_trainer
 
 PRESETS = ("dcgan", "cdcgan", "wgan-gp", "cyclegan")
@@ -49,19 +50,6 @@ OPTIONS: dict[str, dict] = {
 # torch.compile here wraps a GAN's G and D; the gradient penalty's double backward does
 # not run through a compiled module (autograd.grad refuses), and cyclegan has four networks.
 NOT_COMPILED = ("wgan-gp", "cyclegan")
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
-    """GFLOP/s of an n x n matrix product in ``dtype`` on the CPU (median of ``repeats``)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 class CountFlops(TorchDispatchMode):
@@ -92,14 +80,8 @@ class Stepper:
         self.trainer = build_trainer(self.cfg, torch.device("cpu"), 10**6, io.StringIO())
         if compile_:  # the GAN family's two networks; the first steps compile them
             self.trainer.G, self.trainer.D = torch.compile(self.trainer.G), torch.compile(self.trainer.D)
-        self.images, self.labels = data.images, data.labels
-        self.rng = torch.Generator().manual_seed(1)
-        self._batches = self._forever()
-
-    def _forever(self):
-        while True:
-            order = epoch_order(len(self.images), self.cfg.batch_size, self.rng)
-            yield from epoch_batches(self.images, self.labels, order)
+        rng = torch.Generator().manual_seed(1)
+        self._batches = endless_batches(data.images, data.labels, self.cfg.batch_size, rng)
 
     def flops(self) -> int:
         with CountFlops() as counter:
@@ -178,7 +160,8 @@ def main() -> None:
     args = p.parse_args()
     options = ["fp32"] + [o for o in args.options if o != "fp32"]  # the baseline of every ratio
     data = load_dataset("mnist", args.data_root)
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    cpu = torch.device("cpu")
+    peak32, peak16 = matmul_peak(cpu), matmul_peak(cpu, dtype=torch.bfloat16)
     rows = measure(args.presets, options, args.steps, args.rounds, data)
     add_ratios(rows, peak32, peak16)
     print_table(rows, peak32, peak16)

@@ -31,7 +31,7 @@ from torch.utils._pytree import tree_map_only
 from torch.utils.flop_counter import FlopCounterMode
 
 from digitgan.config import make_config
-from digitgan.data import epoch_batches, epoch_order, load_dataset
+from digitgan.data import endless_batches, load_dataset
 from digitgan.sampling import generate
 from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialLoop
@@ -43,8 +43,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak(
+    device: torch.device, n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32
+) -> float:
+    """GFLOP/s of an n x n matrix product in ``dtype`` (median of ``repeats``)."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
     times = []
@@ -102,14 +105,9 @@ class PresetLoop:
         self.trainer = Trainer(self.cfg, device, fast=fast)
         data = load_dataset("mnist", data_root)
         self.images, self.labels = data.images.to(device), data.labels.to(device)
-        self.rng = torch.Generator().manual_seed(1)
         self.steps_per_epoch = len(self.images) // self.cfg.batch_size
-        self._batches = self._forever()
-
-    def _forever(self):
-        while True:
-            order = epoch_order(len(self.images), self.cfg.batch_size, self.rng)
-            yield from epoch_batches(self.images, self.labels, order)
+        rng = torch.Generator().manual_seed(1)
+        self._batches = endless_batches(self.images, self.labels, self.cfg.batch_size, rng)
 
     def step_flops(self) -> int:
         with FlopCounterMode(display=False) as counter:

@@ -11,7 +11,6 @@ scale and IS, with the real-data floor dashed) under bench/results/.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from digitgan.config import GAN_PRESETS, make_config  # noqa: E402
-from digitgan.data import epoch_batches, epoch_order, load_dataset, to_uint8  # noqa: E402  # noqa: E402
+from digitgan.data import endless_batches, load_dataset, to_uint8  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
 from digitgan.sampling import (
@@ -52,10 +51,7 @@ def main() -> None:
     images, labels = data.images, data.labels
     trainer = Trainer(cfg, images.device)
     rng = torch.Generator().manual_seed(cfg.seed + 1)
-    batches = itertools.chain.from_iterable(
-        epoch_batches(images, labels, epoch_order(len(images), cfg.batch_size, rng))
-        for _ in itertools.count()
-    )
+    batches = endless_batches(images, labels, cfg.batch_size, rng)
 
     def evaluate(seconds: float, steps: int) -> dict:
         labels = sample_labels(cfg, args.n)

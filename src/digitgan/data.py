@@ -250,3 +250,12 @@ def epoch_batches(
         # index_select: one gather kernel, several times cheaper than images_u8[idx] here
         real = to_model_range(images_u8.index_select(0, idx)).view(idx.shape[0], 1, 28, 28)
         yield real, labels.index_select(0, idx)
+
+
+def endless_batches(
+    images_u8: torch.Tensor, labels: torch.Tensor, batch_size: int, rng: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`epoch_batches` of one shuffled epoch after another, for as long as asked (for
+    benchmarks that train by the step or the second rather than by the epoch)."""
+    while True:
+        yield from epoch_batches(images_u8, labels, epoch_order(len(images_u8), batch_size, rng))

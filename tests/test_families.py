@@ -31,10 +31,12 @@ def test_shapes_and_labels(preset):
     x = G(z, threes)
     assert x.shape == (6, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
     assert D(x, threes).shape == (6,)
-    if cfg.conditional:
+    if cfg.conditional or cfg.clusters:  # labels are digits, or clusters
         assert not torch.allclose(G(z, threes), G(z, sevens))
         assert not torch.allclose(D(x, threes), D(x, sevens))
-    else:
+    if cfg.clusters:  # called without labels, G picks the cluster from the noise
+        assert torch.equal(G(z), G(z, G.clusters_of(z)))
+    elif not cfg.conditional:
         assert torch.equal(G(z, threes), G(z, sevens)) and torch.equal(G(z), G(z, threes))
         assert torch.equal(D(x), D(x, sevens))
 

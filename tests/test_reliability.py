@@ -69,6 +69,7 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
         # bf16 autocast and NHWC weights: the state is still fp32 and resumes bit for bit
         ("dcgan", {"hidden_dim": 8, "precision": "bf16", "channels_last": True}, 7),
         ("wgan-gp", {"hidden_dim": 8}, 11),  # n_critic 5 (G steps at 5, 10), penalty noise
+        ("scdcgan", {"hidden_dim": 8, "clusters": 5}, 13),  # the clusters come back from the state
     ],
 )
 def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root, monkeypatch):

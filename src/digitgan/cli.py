@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help=f"G and D see the digit's label (seed: {d.conditional})",
     )
+    t.add_argument(
+        "--clusters",
+        type=_int,
+        help="self-conditioning without labels: G and D see which of K k-means clusters of the "
+        f"pixels a digit is in, 0 = off (seed: {d.clusters}; scdcgan: {PRESETS['scdcgan']['clusters']})",
+    )
     t.add_argument("--d-norm", choices=D_NORMS, help=f"conv D normalisation (seed: {d.d_norm})")
     t.add_argument(
         "--spectral-norm",
@@ -339,7 +345,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
-        "arch loss conditional d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d "
+        "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
         "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
         "precision channels_last"

@@ -26,6 +26,7 @@ class TrainConfig:
     arch: str = "mlp"  # mlp (the tutorial's) or conv (DCGAN-style)
     loss: str = "bce"  # bce (the tutorial's), wgan-gp, hinge
     conditional: bool = False  # G and D see the digit's label
+    clusters: int = 0  # self-conditioning: G and D see k-means clusters of the pixels, no labels; 0 = off
     latent_dim: int = 64
     hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
     d_norm: str = "batch"  # conv D: batch, layer or none
@@ -90,6 +91,11 @@ class TrainConfig:
         return cls(**d)
 
     @property
+    def label_classes(self) -> int:
+        """What D's label input tells apart: 10 digits, the clusters, or 0 (no label input)."""
+        return 10 if self.conditional else self.clusters
+
+    @property
     def convolutional(self) -> bool:
         return self.arch == "conv" or self.family == "cyclegan"
 
@@ -144,6 +150,19 @@ class TrainConfig:
             (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
             (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),
             (
+                self.clusters == 0 or 2 <= self.clusters <= MAX_CLUSTERS,
+                f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS}, got {self.clusters}",
+            ),
+            (
+                not (self.clusters and self.conditional),
+                "--clusters stands in for labels that a run does not use; a conditional run uses the "
+                "digits' labels: drop --clusters or --conditional",
+            ),
+            (
+                not (self.clusters and self.family == "cyclegan"),
+                "--clusters conditions a GAN that draws digits from noise; cyclegan translates them",
+            ),
+            (
                 not (self.minibatch_std and self.loss == "wgan-gp"),
                 "--minibatch-std couples the samples of a batch; the per-sample gradient penalty of wgan-gp needs them apart",
             ),
@@ -181,6 +200,7 @@ def _has_type(value: Any, annotation: str) -> bool:
     return any(checks[name](value) for name in annotation.split(" | "))
 
 
+MAX_CLUSTERS = 100  # D sees one plane per cluster: beyond this its first layer costs more than the rest
 MAX_SEED = 2**31 - 1  # seed + 3 must still be a valid seed for torch, NumPy and Python
 
 FAMILIES = ("gan", "cyclegan")
@@ -203,6 +223,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     # minibatch standard deviation feature (Karras et al. 2018), without which G collapsed
     # to one drawing per digit (recall 0.03 -> 0.61 on MNIST).
     "cdcgan": {**_DCGAN, "conditional": True, "minibatch_std": True, "epochs": 18, "ema_decay": 0.999},
+    # Self-conditioned DCGAN (Liu et al. 2020), unconditional: cdcgan's networks conditioned
+    # on k-means clusters of the pixels instead of labels (clusters.py); G picks the cluster
+    # from its noise. TTUR (Heusel et al. 2017): D learns at twice G's rate. bf16 where the
+    # hardware has it, NHWC. README: measurements.
+    "scdcgan": {
+        **_DCGAN,
+        "clusters": 30,
+        "minibatch_std": True,
+        "lr_d": 4e-4,
+        "epochs": 18,
+        "ema_decay": 0.999,
+        "precision": "auto",
+        "channels_last": True,
+    },
     # CycleGAN (Zhu et al. 2017), typed <-> handwritten, sized for 2 CPU cores: ResNet
     # generators of width 16 with 3 residual blocks, PatchGAN discriminators of width 16 deep
     # enough to see the whole digit, least squares, Adam 2e-4 with beta1 0.5, batch 32, image

@@ -25,11 +25,40 @@ NUM_CLASSES = 10
 
 class Generator(nn.Module):
     """What every generator shares: z, joined by a label embedding when conditional, goes
-    through ``body``. ``decode`` takes embeddings directly, so walks can pass between digits."""
+    through ``body``. ``decode`` takes embeddings directly, so walks can pass between digits.
+
+    A self-conditioned generator (``clusters`` > 0, clusters.py) embeds a cluster instead of
+    a digit and, called without labels, picks the cluster from the noise itself: Phi(z_0) is
+    uniform on (0, 1) and is read through the clusters' cumulative shares (``cluster_cdf``,
+    a buffer saved with the weights), so that G(z) alone draws clusters as often as the data
+    holds them, and the same seed gives the same digit everywhere."""
 
     embed: nn.Embedding | None
+    cluster_cdf: torch.Tensor | None
+
+    def _label_input(self, conditional: bool, clusters: int, dim: int) -> int:
+        """Set up the label embedding (digits or clusters); return its width, 0 if none."""
+        self.conditional = conditional
+        classes = NUM_CLASSES if conditional else clusters
+        self.embed = nn.Embedding(classes, dim) if classes else None
+        if clusters:
+            self.register_buffer("cluster_cdf", torch.arange(1, clusters + 1) / clusters)
+        else:
+            self.cluster_cdf = None
+        return dim if classes else 0
+
+    def set_cluster_shares(self, shares: torch.Tensor) -> None:
+        cdf = shares.double().cumsum(0)
+        self.cluster_cdf.copy_(cdf / cdf[-1])
+
+    def clusters_of(self, z: torch.Tensor) -> torch.Tensor:
+        """(B,) the cluster a self-conditioned G draws for noise z (B, latent_dim)."""
+        u = torch.special.ndtr(z[:, :1].float())  # (B, 1), uniform on (0, 1)
+        return (u >= self.cluster_cdf[:-1]).sum(1)  # the first cluster whose cdf exceeds u
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None and self.cluster_cdf is not None:
+            labels = self.clusters_of(z)
         return self.decode(z, None if self.embed is None else self.embed(labels))
 
     def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
@@ -45,11 +74,12 @@ class MLPGenerator(Generator):
     """The tutorial's G: Linear(z, h)-ReLU-Linear(h, h)-ReLU-Linear(h, 784)-Tanh. Conditional
     (cGAN, Mirza & Osindero 2014): a learned label embedding is concatenated to z."""
 
-    def __init__(self, latent_dim: int = 64, hidden_dim: int = 256, conditional: bool = False) -> None:
+    def __init__(
+        self, latent_dim: int = 64, hidden_dim: int = 256, conditional: bool = False, clusters: int = 0
+    ) -> None:
         super().__init__()
-        self.latent_dim, self.conditional = latent_dim, conditional
-        self.embed = nn.Embedding(NUM_CLASSES, NUM_CLASSES) if conditional else None
-        in_dim = latent_dim + (NUM_CLASSES if conditional else 0)
+        self.latent_dim = latent_dim
+        in_dim = latent_dim + self._label_input(conditional, clusters, NUM_CLASSES)
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden_dim),
             nn.ReLU(),
@@ -70,11 +100,10 @@ class MLPDiscriminator(nn.Module):
 
     batch_independent = True  # no batch statistics: real and fake may share one call
 
-    def __init__(self, hidden_dim: int = 256, conditional: bool = False, sn: bool = False) -> None:
+    def __init__(self, hidden_dim: int = 256, classes: int = 0, sn: bool = False) -> None:
         super().__init__()
-        self.conditional = conditional
-        self.embed = nn.Embedding(NUM_CLASSES, NUM_CLASSES) if conditional else None
-        in_dim = IMAGE_SIZE + (NUM_CLASSES if conditional else 0)
+        self.embed = nn.Embedding(classes, NUM_CLASSES) if classes else None
+        in_dim = IMAGE_SIZE + (NUM_CLASSES if classes else 0)
         wrap = spectral_norm if sn else (lambda m: m)
         self.net = nn.Sequential(
             wrap(nn.Linear(in_dim, hidden_dim)),
@@ -96,11 +125,12 @@ class ConvGenerator(Generator):
     convolution, then two stride-2 transposed convolutions to 14x14 and 28x28, BatchNorm
     and ReLU between, Tanh at the end. Conditional: a label embedding joins z."""
 
-    def __init__(self, latent_dim: int = 100, width: int = 64, conditional: bool = False) -> None:
+    def __init__(
+        self, latent_dim: int = 100, width: int = 64, conditional: bool = False, clusters: int = 0
+    ) -> None:
         super().__init__()
-        self.latent_dim, self.conditional = latent_dim, conditional
-        self.embed = nn.Embedding(NUM_CLASSES, 50) if conditional else None
-        in_dim = latent_dim + (50 if conditional else 0)
+        self.latent_dim = latent_dim
+        in_dim = latent_dim + self._label_input(conditional, clusters, 50)
         self.net = nn.Sequential(
             nn.ConvTranspose2d(in_dim, 4 * width, 7, 1, 0, bias=False),  # (B, 4w, 7, 7)
             nn.BatchNorm2d(4 * width),
@@ -121,14 +151,14 @@ class ConvDiscriminator(nn.Module):
     (0.2), then a 7x7 convolution to one logit. ``norm`` is ``"batch"`` (DCGAN), ``"layer"``
     or ``"none"`` (a WGAN-GP critic must not use batch statistics: the penalty is per
     sample), ``sn`` wraps every layer in spectral normalisation (Miyato et al. 2018).
-    Conditional: the digit enters as ten one-hot planes concatenated to the image (the
-    classic cDCGAN input conditioning; a projection head let G collapse to one drawing per
-    digit within a few epochs here)."""
+    Conditional (``classes`` > 0: 10 digits, or k-means clusters): the label enters as
+    one-hot planes concatenated to the image (the classic cDCGAN input conditioning; a
+    projection head let G collapse to one drawing per digit within a few epochs here)."""
 
     def __init__(
         self,
         width: int = 64,
-        conditional: bool = False,
+        classes: int = 0,
         norm: str = "batch",
         sn: bool = False,
         mbstd: bool = False,
@@ -142,8 +172,8 @@ class ConvDiscriminator(nn.Module):
             "none": nn.Identity,
         }
         self.batch_independent = norm != "batch"
-        self.conditional = conditional
-        in_ch = 1 + (NUM_CLASSES if conditional else 0)
+        self.classes = classes
+        in_ch = 1 + classes
         self.body = nn.Sequential(
             wrap(nn.Conv2d(in_ch, width, 4, 2, 1)),  # (B, w, 14, 14)
             nn.LeakyReLU(0.2),
@@ -155,9 +185,9 @@ class ConvDiscriminator(nn.Module):
         self.head = wrap(nn.Linear((2 * width + mbstd) * 49, 1))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.conditional:
-            planes = F.one_hot(labels, NUM_CLASSES).to(x.dtype)[:, :, None, None]  # (B, 10, 1, 1)
-            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)  # (B, 11, 28, 28)
+        if self.classes:
+            planes = F.one_hot(labels, self.classes).to(x.dtype)[:, :, None, None]  # (B, K, 1, 1)
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)  # (B, 1 + K, 28, 28)
         h = self.body(x)  # (B, 2w * 49)
         if self.mbstd:
             # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
@@ -181,15 +211,15 @@ def dcgan_init(module: nn.Module) -> None:
 
 def _mlp(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     return (
-        MLPGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional),
-        MLPDiscriminator(cfg.hidden_dim, cfg.conditional, sn=cfg.spectral_norm),
+        MLPGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional, cfg.clusters),
+        MLPDiscriminator(cfg.hidden_dim, cfg.label_classes, sn=cfg.spectral_norm),
     )
 
 
 def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional)
+    G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional, cfg.clusters)
     D = ConvDiscriminator(
-        cfg.hidden_dim, cfg.conditional, norm=cfg.d_norm, sn=cfg.spectral_norm, mbstd=cfg.minibatch_std
+        cfg.hidden_dim, cfg.label_classes, norm=cfg.d_norm, sn=cfg.spectral_norm, mbstd=cfg.minibatch_std
     )
     D.batch_independent = D.batch_independent and not cfg.minibatch_std  # real and fake batches apart
     # spectral_norm keeps its own parametrisation: initialise only plain layers

@@ -123,11 +123,12 @@ def interpolate(
     digit: int = 0,
 ) -> torch.Tensor:
     """A latent walk, (steps, 1, 28, 28): between the noise of ``seeds`` (slerp), holding the
-    digit fixed for conditional models; or between two ``digits``' label embeddings (linear),
-    holding the noise of ``seed`` fixed."""
+    digit fixed for conditional models and moving between the two ends' cluster embeddings
+    for self-conditioned ones (so the walk is smooth); or between two ``digits``' label
+    embeddings (linear), holding the noise of ``seed`` fixed."""
     t = torch.linspace(0, 1, steps)
     device = next(G.parameters()).device
-    conditional = getattr(G, "embed", None) is not None
+    conditional = getattr(G, "conditional", False)
     if digits is not None:
         z = torch.randn(1, latent_dim, generator=torch.Generator().manual_seed(seed)).expand(steps, -1)
         ends = G.embed(torch.tensor(digits, device=device)).cpu()  # (2, E)
@@ -136,6 +137,9 @@ def interpolate(
     assert seeds is not None
     a, b = (torch.randn(latent_dim, generator=torch.Generator().manual_seed(s)) for s in seeds)
     z = slerp(a, b, t)
+    if getattr(G, "cluster_cdf", None) is not None:
+        ends = G.embed(G.clusters_of(torch.stack([a, b]).to(device))).cpu()  # (2, E)
+        return G.decode(z.to(device), torch.lerp(ends[0], ends[1], t[:, None]).to(device)).cpu()
     labels = torch.full((steps,), digit, device=device) if conditional else None
     return G(z.to(device), labels).cpu()
 

@@ -228,11 +228,21 @@ class Trainer:
     def noise(self, batch: int) -> torch.Tensor:
         return torch.randn(batch, self.cfg.latent_dim, device=self.device, generator=self.noise_rng)
 
-    def fake_labels(self, batch: int) -> torch.Tensor | None:
-        """Digits for G to draw: uniform, for conditional models only."""
-        if not self.cfg.conditional:
-            return None
-        return torch.randint(0, 10, (batch,), device=self.device, generator=self.noise_rng)
+    def latents(self, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's inputs for one batch: noise, and the labels G and D see: uniform digits for
+        conditional models, the clusters G picks from the noise for self-conditioned ones."""
+        labels = None
+        if self.cfg.conditional:  # drawn before the noise: the streams' order since the first release
+            labels = torch.randint(0, 10, (batch,), device=self.device, generator=self.noise_rng)
+        z = self.noise(batch)
+        if self.cfg.clusters:
+            labels = self.G.clusters_of(z)
+        return z, labels
+
+    def set_cluster_shares(self, shares: torch.Tensor) -> None:
+        """Self-conditioning: how often G (and its EMA copy) draws each cluster."""
+        for G in [self.G] + ([self.ema.module] if self.ema is not None else []):
+            G.set_cluster_shares(shares.to(self.device))
 
     def r1_term(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | float:
         """The R1 penalty this D step adds, lazily (Karras et al. 2020): every r1_every-th
@@ -255,13 +265,13 @@ class Trainer:
             return out
         G, D, objective = self.G, self.D, self.objective
         B, real = real.shape[0], self.arith.input(real)
-        real_labels = labels if self.cfg.conditional else None
+        real_labels = labels if self.cfg.label_classes else None
         # Discriminator: real -> 1, G(z) -> 0. No graph through G: the tutorial's
         # gradients for G here are discarded before the G step anyway.
-        fake_labels = self.fake_labels(B)
+        z, fake_labels = self.latents(B)
         with self.arith.autocast():
             with torch.no_grad():
-                fake = G(self.noise(B), fake_labels)
+                fake = G(z, fake_labels)
             d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
             total = d_loss + self.r1_term(real, real_labels)
         self.opt_d.zero_grad()
@@ -271,10 +281,10 @@ class Trainer:
 
         if self.d_steps % self.cfg.n_critic == 0:
             # Generator: a fresh z, target 1. D's weights get no gradient here.
-            g_labels = self.fake_labels(B)
+            z, g_labels = self.latents(B)
             set_requires_grad(self.d_params, False)
             with self.arith.autocast():
-                fake = G(self.noise(B), g_labels)
+                fake = G(z, g_labels)
                 g_loss = objective.g_loss(D, fake, g_labels)
             self.opt_g.zero_grad()
             g_loss.backward()

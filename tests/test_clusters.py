@@ -1,0 +1,123 @@
+"""Self-conditioning: k-means clusters stand in for labels (clusters.py, the scdcgan preset)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from digitgan.checkpoint import load_generator
+from digitgan.clusters import from_assignment, kmeans, pixel_clusters
+from digitgan.config import make_config
+from digitgan.data import load_dataset
+from digitgan.errors import UserError
+from digitgan.networks import build_networks
+from digitgan.trainer import Trainer
+from digitgan.training_loop import train
+
+
+def blobs(k: int, per: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """k well-separated Gaussian blobs in 20 dimensions, shuffled: points and blob ids."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(k, 20, generator=g) * 10
+    ids = torch.arange(k).repeat_interleave(per)
+    x = centres[ids] + torch.randn(k * per, 20, generator=g) * 0.5
+    order = torch.randperm(k * per, generator=g)
+    return x[order], ids[order]
+
+
+def same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Do two labelings split the points alike (up to renaming the clusters)?"""
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_kmeans_recovers_separated_blobs():
+    x, ids = blobs(k=6, per=200)
+    found = kmeans(x, 6, seed=0)
+    assert same_partition(found, ids)
+    assert torch.equal(found, kmeans(x, 6, seed=0))  # the seed decides everything
+
+
+def test_pixel_clusters_of_real_digits(data_root):
+    """On real MNIST (the first 6,000 training digits), 10 clusters of the pixels agree with
+    the digits' labels on well over chance (10%) and well under perfect: k-means of pixels
+    is known to reach about 55-60%."""
+    data = load_dataset("mnist", data_root)
+    images, labels = data.images[:6000], data.labels[:6000]
+    c = pixel_clusters(images, 10, seed=0)
+    assert c.assignment.shape == (6000,) and c.assignment.max() < 10
+    assert math.isclose(c.shares.sum().item(), 1.0, rel_tol=1e-6) and (c.shares > 0).all()
+    assert 0.4 < c.agreement(labels) < 0.8
+    assert c.agreement(c.assignment % 10) == 1.0  # a labeling the clusters reproduce exactly
+
+
+def test_generator_draws_clusters_in_their_shares():
+    """G(z) alone picks clusters from z_0 through the shares' cdf: over many z, each cluster
+    appears as often as its share, within 5 binomial standard deviations."""
+    cfg = make_config("scdcgan", clusters=5)
+    G, _ = build_networks(cfg)
+    shares = torch.tensor([0.5, 0.05, 0.2, 0.0, 0.25])
+    G.set_cluster_shares(shares)
+    n = 200_000
+    z = torch.randn(n, cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(G.clusters_of(z), minlength=5).double()
+    sd = (n * shares * (1 - shares)).sqrt().double()
+    assert counts[3] == 0  # an empty cluster is never drawn
+    assert ((counts - n * shares).abs() <= 5 * sd + 1).all()
+    assert torch.equal(G.clusters_of(z[:7]), G.clusters_of(z[:7].clone()))
+
+
+def test_trainer_feeds_d_the_clusters(data_root):
+    """Real digits are judged with their clusters, fakes with the ones G drew for them."""
+    cfg = make_config("scdcgan", clusters=4, hidden_dim=8, precision="fp32", channels_last=False)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    trainer.set_cluster_shares(torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    z, labels = trainer.latents(64)
+    assert torch.equal(labels, trainer.G.clusters_of(z))
+    assert torch.equal(trainer.ema.module.cluster_cdf, trainer.G.cluster_cdf)
+    seen = []
+    D_forward = trainer.D.forward
+    trainer.D.forward = lambda x, y=None: seen.append(y) or D_forward(x, y)
+    real, real_clusters = torch.zeros(64, 1, 28, 28), torch.randint(0, 4, (64,))
+    trainer.step(real, real_clusters)
+    assert any(y is not None and torch.equal(y, real_clusters) for y in seen)
+    assert all(y is not None for y in seen)
+
+
+def test_scdcgan_trains_saves_its_clusters_and_samples(data_root, tmp_path):
+    cfg = make_config(
+        "scdcgan",
+        data_root=str(data_root),
+        epochs=1,
+        limit=640,
+        hidden_dim=8,
+        outdir=str(tmp_path),
+        clusters=7,
+    )
+    run = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    log = (run / "log.txt").read_text()
+    assert "self-conditioning on 7 k-means clusters" in log and "no labels used" in log
+    state = load_file(run / "checkpoints" / "state.safetensors")
+    saved = state["data.clusters"].long()
+    images = load_dataset("mnist", data_root).images[:640]
+    assert torch.equal(saved, pixel_clusters(images, 7, seed=cfg.seed).assignment)
+    G, _ = load_generator(run)  # the shares travel with the weights
+    expected = from_assignment(saved, 7).shares.double().cumsum(0)
+    assert torch.allclose(G.cluster_cdf.double(), expected / expected[-1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides,words",
+    [
+        ({"clusters": 1}, "between 2 and 100"),
+        ({"clusters": 101}, "between 2 and 100"),
+        ({"clusters": 10, "conditional": True}, "drop --clusters or --conditional"),
+    ],
+)
+def test_bad_cluster_settings(overrides, words):
+    with pytest.raises(UserError, match=words):
+        make_config("scdcgan", **overrides)

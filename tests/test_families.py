@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 
 import numpy as np
@@ -307,3 +308,36 @@ def test_minibatch_std_lets_d_see_the_batch():
     torch.testing.assert_close(D_plain(alike, labels)[0], D_plain(x[:1], labels[:1])[0])
     with pytest.raises(UserError, match="minibatch-std"):
         make_config("wgan-gp", minibatch_std=True)
+
+
+def test_ema_sampler_has_its_own_batchnorm_statistics(data_root):
+    """The EMA copy averages weights but copies the raw G's BatchNorm statistics; the sampler
+    (and G_ema.safetensors) gets standing statistics instead: the plain average of the
+    batch means of G_ema's own activations over STANDING_BATCHES batches of its own noise.
+    Reproduced here from the definition; the trainer's EMA copy is left as it was."""
+    from digitgan.trainer import STANDING_BATCHES
+
+    cfg = make_config("cdcgan", hidden_dim=8, batch_size=32, precision="fp32", channels_last=False)
+    trainer = Trainer(cfg, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        trainer.step(torch.rand(32, 1, 28, 28, generator=g) * 2 - 1, torch.randint(0, 10, (32,), generator=g))
+    copied = trainer.ema.module.net[1].running_mean.clone()
+    sampler = trainer.sampler
+    assert sampler is trainer.sampler  # computed once per G update
+    assert torch.equal(trainer.ema.module.net[1].running_mean, copied) and not sampler.training
+
+    probe = copy.deepcopy(trainer.ema.module).train()
+    means = []
+    probe.net[1].register_forward_hook(lambda m, inp, out: means.append(inp[0].mean((0, 2, 3))))
+    rng = torch.Generator().manual_seed(cfg.seed + 7)
+    with torch.no_grad():
+        for _ in range(STANDING_BATCHES):
+            labels = torch.randint(0, 10, (32,), generator=rng)
+            probe(torch.randn(32, cfg.latent_dim, generator=rng), labels)
+    expected = torch.stack(means).mean(0)
+    scale = expected.abs().max().item()
+    assert torch.allclose(sampler.net[1].running_mean, expected, rtol=0, atol=1e-5 * scale)
+    assert not torch.allclose(sampler.net[1].running_mean, copied)
+    trainer.step(torch.zeros(32, 1, 28, 28), torch.zeros(32, dtype=torch.int64))
+    assert trainer.sampler is not sampler  # a G update invalidates it

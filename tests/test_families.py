@@ -341,3 +341,36 @@ def test_ema_sampler_has_its_own_batchnorm_statistics(data_root):
     assert not torch.allclose(sampler.net[1].running_mean, copied)
     trainer.step(torch.zeros(32, 1, 28, 28), torch.zeros(32, dtype=torch.int64))
     assert trainer.sampler is not sampler  # a G update invalidates it
+
+
+@pytest.mark.floats
+@pytest.mark.parametrize("classes", [10, 30])
+def test_label_planes_first_layer_is_the_concatenated_convolution(classes):
+    """D's first layer adds per-class maps instead of convolving K constant planes: the same
+    outputs and weight gradients as convolving [image, one-hot planes], to fp32 rounding
+    (relative to the size of the terms summed)."""
+    from digitgan.networks import ConvDiscriminator
+
+    torch.manual_seed(0)
+    D = ConvDiscriminator(8, classes, norm="none")
+    x, labels = torch.randn(16, 1, 28, 28), torch.randint(0, classes, (16,))
+    conv = D.body[0]
+    planes = torch.nn.functional.one_hot(labels, classes).float()[:, :, None, None].expand(-1, -1, 28, 28)
+    reference = torch.nn.functional.conv2d(torch.cat([x, planes], 1), conv.weight, conv.bias, 2, 1)
+    ours = D.first_layer(x, labels)
+    # each output sums 16 * (1 + K) products; bound the rounding by eps * sum of |terms|
+    terms = torch.nn.functional.conv2d(
+        torch.cat([x, planes], 1).abs(), conv.weight.abs(), conv.bias.abs(), 2, 1
+    )
+    eps = torch.finfo(torch.float32).eps
+    assert ((ours - reference).abs() <= 4 * eps * terms + 1e-30).all()
+    (g_ours,) = torch.autograd.grad(ours.square().sum(), conv.weight)
+    (g_ref,) = torch.autograd.grad(reference.square().sum(), conv.weight)
+    # each weight's gradient sums 16 * 14 * 14 products 2 * out * input: the worst-case
+    # rounding of such a sum is (its length + the forward's 4) * eps * the sum of |products|
+    w = conv.weight.detach().clone().requires_grad_()
+    inputs = torch.cat([x, planes], 1).abs()
+    (g_abs,) = torch.autograd.grad(
+        (2 * terms.detach() * torch.nn.functional.conv2d(inputs, w, None, 2, 1)).sum(), w
+    )
+    assert ((g_ours - g_ref).abs() <= (16 * 14 * 14 + 4) * eps * g_abs).all()

@@ -186,15 +186,29 @@ class ConvDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.classes:
-            planes = F.one_hot(labels, self.classes).to(x.dtype)[:, :, None, None]  # (B, K, 1, 1)
-            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)  # (B, 1 + K, 28, 28)
-        h = self.body(x)  # (B, 2w * 49)
+            h = self.body[1:](self.first_layer(x, labels))  # (B, 2w * 49)
+        else:
+            h = self.body(x)  # (B, 2w * 49)
         if self.mbstd:
             # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
             # spread as one more feature map, so D can see a G that draws everything alike.
             spread = h.std(0, unbiased=False).mean().expand(h.shape[0], 49)  # (B, 49)
             h = torch.cat([h, spread], 1)
         return self.head(h).view(-1).float()  # (B,) logits, fp32 under autocast too
+
+    def first_layer(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The first convolution of [image, K one-hot label planes] (B, 1 + K, 28, 28), done
+        as the image's convolution plus the label planes' share. A constant plane convolved
+        is the same 14 x 14 map for every digit (it varies only at the borders, where the
+        padding cuts the kernel short), so the K classes' maps are computed once per call
+        and looked up: the same function and gradients, with 1 / (1 + K) of the work."""
+        conv = self.body[0]
+        weight = conv.weight  # (w, 1 + K, 4, 4); spectrally normalised under --spectral-norm
+        h = F.conv2d(x, weight[:, :1], conv.bias, conv.stride, conv.padding)  # (B, w, 14, 14)
+        per_class = weight[:, 1:].transpose(0, 1).reshape(-1, 1, *weight.shape[2:])  # (K * w, 1, 4, 4)
+        ones = x.new_ones(1, 1, *x.shape[2:])
+        maps = F.conv2d(ones, per_class, None, conv.stride, conv.padding)  # (1, K * w, 14, 14)
+        return h + maps.view(self.classes, -1, *h.shape[2:])[labels]
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -68,3 +68,21 @@ def tiny_run(tmp_path_factory, data_root) -> Path:
     outdir = tmp_path_factory.mktemp("runs")
     cfg = make_config("seed", data_root=str(data_root), epochs=1, limit=500, outdir=str(outdir), log_every=1)
     return train(cfg, stream=io.StringIO(), progress=False).run_dir
+
+
+@pytest.fixture(scope="session")
+def preset_runs(tmp_path_factory, data_root):
+    """One epoch of 640 digits of every GAN preset, trained once per test session."""
+    import io
+
+    from digitgan.config import GAN_PRESETS, make_config
+    from digitgan.training_loop import train
+
+    outdir = tmp_path_factory.mktemp("presets")
+    runs = {}
+    for preset in sorted(GAN_PRESETS):
+        cfg = make_config(
+            preset, data_root=str(data_root), epochs=1, limit=640, outdir=str(outdir), log_every=5
+        )
+        runs[preset] = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    return runs

@@ -288,3 +288,20 @@ def test_report_of_a_cyclegan_run_shows_its_grid_and_both_directions(cycle_run, 
     (run / "metrics.json").write_text(json.dumps(report))
     page = write_report(run).read_text()
     assert "typed -&gt; handwritten" in page and "closes 87.0% of the FID gap" in page
+
+
+def test_export_a_translator_to_onnx(cycle_run, tmp_path):
+    """A cyclegan run exports its typed -> handwritten translator: source digits -> images."""
+    import onnxruntime
+
+    from digitgan.export import TOLERANCE
+    from digitgan.translation import load_translator
+
+    out = tmp_path / "to_hand.onnx"
+    assert main(["export", str(cycle_run.run_dir), "--onnx", str(out), "--to", "handwritten"]) == 0
+    net, _ = load_translator(cycle_run.run_dir, "handwritten")
+    source = torch.rand(9, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (images,) = session.run(None, {"source": source.numpy()})
+    with torch.no_grad():
+        assert abs(images - net(source).numpy()).max() <= TOLERANCE

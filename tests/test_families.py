@@ -157,18 +157,6 @@ def test_n_critic_updates_g_every_nth_step():
         assert changed == (i >= 3), f"after D step {i}"
 
 
-@pytest.fixture(scope="module")
-def preset_runs(tmp_path_factory, data_root):
-    outdir = tmp_path_factory.mktemp("presets")
-    runs = {}
-    for preset in sorted(GAN_PRESETS):
-        cfg = make_config(
-            preset, data_root=str(data_root), epochs=1, limit=640, outdir=str(outdir), log_every=5
-        )
-        runs[preset] = train(cfg, stream=io.StringIO(), progress=False).run_dir
-    return runs
-
-
 @pytest.mark.parametrize("preset", sorted(GAN_PRESETS))
 def test_every_preset_trains(preset, preset_runs):
     run = preset_runs[preset]

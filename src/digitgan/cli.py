@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--lr-d", type=_positive_float, help="D's learning rate when it differs from G's (default: --lr)"
     )
+    t.add_argument(
+        "--mode-seeking",
+        type=_number(float, lambda v: v >= 0, "must be >= 0"),
+        help="weight of the mode-seeking term on pairs of G's digits with one label (Mao et al. 2019), 0 = off",
+    )
     t.add_argument("--ema-decay", type=_unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})")
     t.add_argument(
         "--precision",
@@ -364,7 +369,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
-        "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d "
+        "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d mode_seeking "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
         "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
         "precision channels_last"

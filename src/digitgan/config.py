@@ -37,6 +37,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # EMA of G's weights; 0 = off
     r1_gamma: float = 0.0  # R1 penalty on real digits (gamma / 2) E||grad D(x)||^2; 0 = off
     r1_every: int = 16  # lazy regularisation: the penalty every N-th D step, scaled by N
+    mode_seeking: float = 0.0  # weight of the mode-seeking term (Mao et al. 2019); 0 = off
     lr_d: float | None = None  # D's learning rate when it differs from G's (TTUR); None = lr
     # arithmetic of the convolutional networks' steps (arithmetic.py)
     precision: str = "fp32"  # fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where native)
@@ -107,6 +108,7 @@ class TrainConfig:
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.lr_d is None or self.lr_d > 0, f"--lr-d must be > 0, got {self.lr_d}"),
             (self.r1_gamma >= 0, f"--r1-gamma must be >= 0 (0 = off), got {self.r1_gamma}"),
+            (self.mode_seeking >= 0, f"--mode-seeking must be >= 0 (0 = off), got {self.mode_seeking}"),
             (self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}"),
             (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),

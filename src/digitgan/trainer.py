@@ -168,7 +168,7 @@ class Trainer:
             fast_step_for(
                 self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
             )
-            if fast and cfg.r1_gamma == 0  # the hand-written step has no R1
+            if fast and cfg.r1_gamma == 0 and cfg.mode_seeking == 0  # the hand-written step has neither
             else None
         )
 
@@ -275,6 +275,30 @@ class Trainer:
             labels = self.G.clusters_of(z)
         return z, labels
 
+    def paired(
+        self, z: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batch's second half draws the same digits (or clusters) as its first, with
+        other noise: the pairs the mode-seeking term compares."""
+        h = z.shape[0] // 2
+        z = z.clone()
+        if self.cfg.clusters:
+            z[h : 2 * h, 0] = z[:h, 0]  # z_0 picks the cluster
+            labels = self.G.clusters_of(z)
+        elif labels is not None:
+            labels = torch.cat([labels[:h], labels[:h], labels[2 * h :]])
+        return z, labels
+
+    def mode_seeking_term(self, z: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
+        """Mode seeking (Mao et al. 2019): lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2|)
+        over the pairs of :meth:`paired`, so that G cannot map different noise for one digit
+        to one drawing."""
+        if not self.cfg.mode_seeking:
+            return 0.0
+        h = z.shape[0] // 2
+        ratio = (fake[:h] - fake[h : 2 * h]).abs().mean() / (z[:h] - z[h : 2 * h]).abs().mean()
+        return self.cfg.mode_seeking / (ratio + 1e-5)
+
     def set_cluster_shares(self, shares: torch.Tensor) -> None:
         """Self-conditioning: how often G (and its EMA copy) draws each cluster."""
         for G in [self.G] + ([self.ema.module] if self.ema is not None else []):
@@ -318,10 +342,12 @@ class Trainer:
         if self.d_steps % self.cfg.n_critic == 0:
             # Generator: a fresh z, target 1. D's weights get no gradient here.
             z, g_labels = self.latents(B)
+            if self.cfg.mode_seeking:
+                z, g_labels = self.paired(z, g_labels)
             set_requires_grad(self.d_params, False)
             with self.arith.autocast():
                 fake = G(z, g_labels)
-                g_loss = objective.g_loss(D, fake, g_labels)
+                g_loss = objective.g_loss(D, fake, g_labels) + self.mode_seeking_term(z, fake)
             self.opt_g.zero_grad()
             g_loss.backward()
             self.opt_g.step()

@@ -224,14 +224,29 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Conditional DCGAN: label embedding into G, one-hot label planes into D, and the
     # minibatch standard deviation feature (Karras et al. 2018), without which G collapsed
     # to one drawing per digit (recall 0.03 -> 0.61 on MNIST).
-    "cdcgan": {**_DCGAN, "conditional": True, "minibatch_std": True, "epochs": 18, "ema_decay": 0.999},
+    # TTUR (Heusel et al. 2017): D learns at twice G's rate, which keeps G from collapsing
+    # early; with bf16 where the hardware has it and NHWC, 13 epochs in about 9 minutes on
+    # 2 cores beat the former 18 fp32 epochs (FID 7.7 against 11.5, recall 0.78 against 0.61;
+    # README: measurements).
+    "cdcgan": {
+        **_DCGAN,
+        "conditional": True,
+        "minibatch_std": True,
+        "lr_d": 4e-4,
+        "epochs": 13,
+        "ema_decay": 0.999,
+        "precision": "auto",
+        "channels_last": True,
+    },
     # Self-conditioned DCGAN (Liu et al. 2020), unconditional: cdcgan's networks conditioned
-    # on k-means clusters of the pixels instead of labels (clusters.py); G picks the cluster
-    # from its noise. TTUR (Heusel et al. 2017): D learns at twice G's rate. bf16 where the
-    # hardware has it, NHWC. README: measurements.
+    # on 100 k-means clusters of the pixels instead of labels (clusters.py; G picks the
+    # cluster from its noise), and MSGAN's mode-seeking term (Mao et al. 2019), without
+    # which G drew about one digit per cluster (recall 0.18 -> 0.83). TTUR as cdcgan; bf16
+    # where the hardware has it, NHWC. README: measurements.
     "scdcgan": {
         **_DCGAN,
-        "clusters": 30,
+        "clusters": 100,
+        "mode_seeking": 1.0,
         "minibatch_std": True,
         "lr_d": 4e-4,
         "epochs": 18,

@@ -21,7 +21,6 @@ matplotlib.use("Agg")  # headless
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from digitgan.clusters import pixel_clusters  # noqa: E402
 from digitgan.config import GAN_PRESETS, make_config  # noqa: E402
 from digitgan.data import endless_batches, load_dataset, to_uint8  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
@@ -52,9 +51,7 @@ def main() -> None:
     images, labels = data.images, data.labels
     trainer = Trainer(cfg, images.device)
     if cfg.clusters:  # self-conditioning: the clusters stand in for the labels, as in training
-        clusters = pixel_clusters(images, cfg.clusters, cfg.seed)
-        labels = clusters.assignment
-        trainer.set_cluster_shares(clusters.shares)
+        labels = trainer.fit_clusters(images).assignment
     rng = torch.Generator().manual_seed(cfg.seed + 1)
     batches = endless_batches(images, labels, cfg.batch_size, rng)
 

@@ -132,6 +132,12 @@ def save_config(path: Path, cfg: TrainConfig) -> None:
     atomic_write_bytes(path, (cfg.to_json() + "\n").encode())
 
 
+def is_cyclegan_run(run_dir: Path) -> bool:
+    """Is ``run_dir`` a cyclegan run folder (a translator, not a noise-to-digit generator)?"""
+    config = Path(run_dir) / "checkpoints" / "config.json"
+    return config.is_file() and load_config(config).family == "cyclegan"
+
+
 def load_config(path: Path) -> TrainConfig:
     path = Path(path)
     if not path.is_file():

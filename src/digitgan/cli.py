@@ -431,7 +431,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from digitgan.checkpoint import atomic_write_bytes, load_generator
+    from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run, load_generator
     from digitgan.evaluation import check_n, floor, format_table, load_samples, reference, score_images
     from digitgan.evaluator import ensure_evaluator
     from digitgan.sampling import generate, sample_labels
@@ -487,13 +487,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         }
         atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
         print(f"digitgan: wrote {out}")
-
-
-def is_cyclegan_run(run_dir: Path) -> bool:
-    from digitgan.checkpoint import load_config
-
-    config = run_dir / "checkpoints" / "config.json"
-    return config.is_file() and load_config(config).family == "cyclegan"
 
 
 def evaluate_cyclegan(args: argparse.Namespace) -> None:

@@ -202,7 +202,7 @@ def _has_type(value: Any, annotation: str) -> bool:
     return any(checks[name](value) for name in annotation.split(" | "))
 
 
-MAX_CLUSTERS = 100  # D sees one plane per cluster: beyond this its first layer costs more than the rest
+MAX_CLUSTERS = 100  # the most measured; the state keeps each digit's cluster in a byte (< 256)
 MAX_SEED = 2**31 - 1  # seed + 3 must still be a valid seed for torch, NumPy and Python
 
 FAMILIES = ("gan", "cyclegan")

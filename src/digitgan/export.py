@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from digitgan.checkpoint import atomic_write_bytes, load_config, load_generator
+from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run, load_generator
 from digitgan.errors import UserError
 
 TOLERANCE = 1e-5  # fp32 graphs compiled by two runtimes: a few ulps of values in [-1, 1]
@@ -54,9 +54,8 @@ class NoiseAndDigitToDigits(NoiseToDigits):
 
 def exportable(run_dir: Path, to: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """The module to export, in eval mode, and example inputs by name (drawn from seed 0)."""
-    cfg = load_config(Path(run_dir) / "checkpoints" / "config.json") if Path(run_dir).is_dir() else None
     rng = torch.Generator().manual_seed(0)
-    if cfg is not None and cfg.family == "cyclegan":
+    if is_cyclegan_run(run_dir):
         from digitgan.translation import load_translator
 
         net, _ = load_translator(run_dir, to)

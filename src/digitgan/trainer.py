@@ -20,6 +20,7 @@ import torch
 
 from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
+from digitgan.clusters import Clusters, pixel_clusters
 from digitgan.config import TrainConfig
 from digitgan.errors import UserError
 from digitgan.losses import build_objective, r1_penalty
@@ -303,6 +304,13 @@ class Trainer:
         """Self-conditioning: how often G (and its EMA copy) draws each cluster."""
         for G in [self.G] + ([self.ema.module] if self.ema is not None else []):
             G.set_cluster_shares(shares.to(self.device))
+
+    def fit_clusters(self, images_u8: torch.Tensor) -> Clusters:
+        """Self-conditioning: the k-means clusters of the training digits (``cfg.clusters``
+        of them, seeded by ``cfg.seed``), whose shares G now draws."""
+        clusters = pixel_clusters(images_u8, self.cfg.clusters, self.cfg.seed)
+        self.set_cluster_shares(clusters.shares)
+        return clusters
 
     def r1_term(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | float:
         """The R1 penalty this D step adds, lazily (Karras et al. 2020): every r1_every-th

@@ -36,7 +36,6 @@ from digitgan.checkpoint import (
     save_state,
     save_weights,
 )
-from digitgan.clusters import pixel_clusters
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
@@ -185,8 +184,7 @@ class Training:
             except KeyError as exc:
                 raise UserError(f"{path} is incomplete or damaged (no data.clusters)") from exc
         start, k = time.perf_counter(), self.cfg.clusters
-        clusters = pixel_clusters(self.images, k, self.cfg.seed)
-        self.trainer.set_cluster_shares(clusters.shares)
+        clusters = self.trainer.fit_clusters(self.images)
         self.cluster_note = (
             f"{k} k-means clusters of the pixels in {time.perf_counter() - start:.1f} s (no labels used; "
             f"they agree with the digits' labels on {clusters.agreement(self.labels.cpu()):.0%} of the data; "

@@ -97,3 +97,17 @@ def test_conv_speed_benchmark(tmp_path, data_root):
         assert row["times_fp32_floor"] == pytest.approx(
             row["ms_per_step"] / (1e3 * row["gflop_per_step"] / result["peak_gflops"]["fp32"])
         )
+
+
+def test_serve_load_benchmark(tmp_path, preset_runs):
+    """A small version of bench/serve_load.py: every request answered, the table's figures
+    consistent (no timing assertion)."""
+    out = tmp_path / "serve_load.json"
+    runs = [str(preset_runs["seed"]), str(preset_runs["cdcgan"])]
+    args = ["--requests", "40", "--concurrency", "4", "--ns", "1,16", "--rates", "10", "--seconds", "1"]
+    run_bench("serve_load.py", "--runs", *runs, *args, "--json", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["preset"], r["n"]) for r in rows] == [("seed", 1), ("seed", 16), ("cdcgan", 1), ("cdcgan", 16)]
+    for r in rows:
+        assert r["requests"] == 40 and r["errors"] == 0 and r["p50_ms"] <= r["p99_ms"]
+        assert r["open_loop"][0]["rate"] == 10 and r["open_loop"][0]["requests"] == 20

@@ -305,3 +305,29 @@ def test_export_a_translator_to_onnx(cycle_run, tmp_path):
     (images,) = session.run(None, {"source": source.numpy()})
     with torch.no_grad():
         assert abs(images - net(source).numpy()).max() <= TOLERANCE
+
+
+def test_serve_writes_by_hand_as_the_command_does(cycle_run, tiny_run, tmp_path, capsys):
+    """/api/handwrite on a cyclegan run gives the bytes of digitgan handwrite; a cyclegan run
+    draws nothing from noise, and bad text is a one-line 422."""
+    from fastapi.testclient import TestClient
+
+    from digitgan.serve import create_app
+    from digitgan.served import load_runs
+
+    out = tmp_path / "n.png"
+    _cli(["handwrite", cycle_run.run_dir, "20 26", "--out", out, "--compare", "--seed", "3"], capsys)
+    with TestClient(create_app(load_runs([cycle_run.run_dir, tiny_run]))) as client:
+        name = cycle_run.run_dir.name
+        listed = {r["name"]: r for r in client.get("/api/runs").json()}
+        assert listed[name]["kind"] == "translator" and listed[tiny_run.name]["kind"] == "generator"
+        query = {"run": name, "text": "20 26", "compare": "true", "seed": 3}
+        response = client.get("/api/handwrite", params=query)
+        assert response.status_code == 200 and response.content == out.read_bytes()
+        for path, params, words in (
+            ("/api/handwrite", {"run": name, "text": "2x"}, "only digits"),
+            ("/api/generate", {"run": name}, "/api/handwrite"),
+            ("/api/interpolate", {"run": name, "seeds": "1,2"}, "/api/handwrite"),
+        ):
+            bad = client.get(path, params=params)
+            assert bad.status_code == 422 and words in bad.json()["detail"], bad.text

@@ -285,6 +285,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--seed", type=_seed, default=0, help="seed of the inputs the check compares on")
 
+    sv = sub.add_parser(
+        "serve",
+        help="a web page and HTTP API that draw digits from trained runs",
+        description="Serve a page (/) and an HTTP API (/api/..., docs at /docs) that draw digits from the "
+        "given run folders, loaded once at start. Listens on 127.0.0.1 unless --host says otherwise.",
+        formatter_class=HelpFormatter,
+    )
+    sv.add_argument("run_dirs", metavar="RUN_DIR", type=Path, nargs="+", help="run folders to serve")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument(
+        "--port",
+        type=_number(int, lambda v: 0 <= v <= 65535, "must be 0-65535"),
+        default=8000,
+        help="0: any free port",
+    )
+    sv.add_argument(
+        "--limit-concurrency",
+        type=_number(int, lambda v: 1 <= v <= 1024, "must be 1-1024"),
+        default=64,
+        help="requests in progress at once; more are answered 503 at once",
+    )
+    sv.add_argument(
+        "--threads", type=_positive_int, help="torch threads (default: the cores this process may use)"
+    )
+
     sub.add_parser(
         "fonts",
         help="the fonts of the typed-digit data set (--dataset typed): licences, split, counts",
@@ -389,28 +414,16 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    import torch
-
     from digitgan.checkpoint import load_generator
-    from digitgan.sampling import check_sample_request, generate, sample_labels, write_samples
+    from digitgan.sampling import check_sample_request, generate, requested_labels, write_samples
     from digitgan.trainer import resolve_device
 
     n = args.n * 10 if args.per_digit else args.n
     check_sample_request(n, args.out)
     G, cfg = load_generator(args.run_dir, resolve_device(args.device), use_ema=not args.raw)
-    if (args.digit is not None or args.per_digit) and not cfg.conditional:
-        raise UserError(
-            f"{args.run_dir} is an unconditional run ({cfg.preset}): it cannot choose digits; "
-            "train a conditional preset such as cgan or cdcgan"
-        )
-    if args.digit is not None:
-        labels = torch.full((n,), args.digit)
-    elif args.per_digit:
-        labels = torch.arange(10).repeat_interleave(args.n)  # row d holds digit d
-    else:
-        labels = sample_labels(cfg, n)
+    labels, nrow = requested_labels(cfg, args.n, args.digit, args.per_digit, name=str(args.run_dir))
     images = generate(G, n, args.seed, cfg.latent_dim, labels, as_uint8=args.out.suffix == ".npz")
-    write_samples(images, args.out, labels, nrow=args.n if args.per_digit else None)
+    write_samples(images, args.out, labels, nrow=nrow or None)
     print(f"digitgan: wrote {n} digits to {args.out}")
 
 
@@ -559,6 +572,12 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(f"digitgan: wrote {png} and {png.with_suffix('.gif')}")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    from digitgan.serve import run_server
+
+    run_server(args.run_dirs, args.host, args.port, args.limit_concurrency, args.threads)
+
+
 def cmd_fonts(args: argparse.Namespace) -> None:
     from digitgan.typed import font_report
 
@@ -582,6 +601,7 @@ COMMANDS = {
     "evaluator": cmd_evaluator,
     "evaluate": cmd_evaluate,
     "export": cmd_export,
+    "serve": cmd_serve,
 }
 
 

@@ -1,4 +1,4 @@
-"""Seeded generation and image grids, shared by the CLI, evaluation and (later) the web demo.
+"""Seeded generation and image grids, shared by the CLI, evaluation and the web server.
 
 digitgan sample runs/00001-seed --n 100 --seed 0 --out digits.png
 """
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
-from torchvision.utils import save_image
+from torchvision.utils import make_grid
 
 from digitgan.checkpoint import atomic_write_bytes
 from digitgan.config import TrainConfig
@@ -62,10 +63,17 @@ def generate(
 
 
 def grid_png_bytes(images: torch.Tensor, nrow: int | None = None) -> bytes:
-    """A PNG grid of ``images`` (B, 1, 28, 28) in [-1, 1]; square-ish unless ``nrow`` is given."""
+    """A one-channel PNG grid of ``images`` (B, 1, 28, 28) in [-1, 1], laid out and rounded as
+    torchvision's ``save_image`` does (2 px padding); square-ish unless ``nrow`` is given."""
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
+    grid = make_grid(denorm(images), nrow=nrow)[0]  # (H, W): make_grid repeats the one channel
+    return png_bytes(grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy())
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A one-channel PNG of uint8 ``pixels`` (H, W)."""
     buffer = io.BytesIO()
-    save_image(denorm(images), buffer, format="png", nrow=nrow)
+    Image.fromarray(pixels, mode="L").save(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -144,18 +152,39 @@ def interpolate(
     return G(z.to(device), labels).cpu()
 
 
-def strip_and_gif(images: torch.Tensor, png: Path, gif: Path) -> None:
-    """Write a walk as a one-row PNG strip and as a GIF that goes there and back."""
-    from PIL import Image
-
-    atomic_write_bytes(png, grid_png_bytes(images, nrow=images.shape[0]))
+def walk_gif_bytes(images: torch.Tensor) -> bytes:
+    """A walk (S, 1, 28, 28) in [-1, 1] as a GIF at 4x that goes there and back."""
     frames = [Image.fromarray(f.numpy()).resize((112, 112), Image.NEAREST) for f in to_uint8(images)[:, 0]]
     frames = frames + frames[-2:0:-1]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0)
-    atomic_write_bytes(gif, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def strip_and_gif(images: torch.Tensor, png: Path, gif: Path) -> None:
+    """Write a walk as a one-row PNG strip and as a GIF that goes there and back."""
+    atomic_write_bytes(png, grid_png_bytes(images, nrow=images.shape[0]))
+    atomic_write_bytes(gif, walk_gif_bytes(images))
 
 
 def sample_labels(cfg: TrainConfig, n: int) -> torch.Tensor | None:
     """Balanced digits 0, 1, ..., 9, 0, 1, ... for conditional models; None otherwise."""
     return torch.arange(n) % 10 if cfg.conditional else None
+
+
+def requested_labels(
+    cfg: TrainConfig, n: int, digit: int | None = None, per_digit: bool = False, name: str = "this run"
+) -> tuple[torch.Tensor | None, int]:
+    """What a request for ``n`` digits draws, for ``digitgan sample`` and the server alike:
+    (labels or None, grid columns or 0 for square-ish). ``digit``: n of that digit;
+    ``per_digit``: one row of n per digit 0-9; neither: balanced digits (conditional runs)."""
+    if (digit is not None or per_digit) and not cfg.conditional:
+        raise UserError(
+            f"{name} is an unconditional run ({cfg.preset}): it cannot choose digits; "
+            "train a conditional preset such as cgan or cdcgan"
+        )
+    if digit is not None:
+        return torch.full((n,), digit), 0
+    if per_digit:
+        return torch.arange(10).repeat_interleave(n), n  # row d holds digit d
+    return sample_labels(cfg, n), 0

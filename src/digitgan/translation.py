@@ -103,6 +103,17 @@ def handwrite(run_dir: Path, text: str, out: Path, font: str | None, seed: int, 
     if out.suffix.lower() != ".png" or not out.parent.is_dir():
         raise UserError(f"--out must be a .png in an existing folder, got {out}")
     net, _ = load_translator(run_dir, "handwritten")
+    png, font_name = handwriting_png(net, text, font, seed, compare)
+    atomic_write_bytes(out, png)
+    return font_name
+
+
+def handwriting_png(
+    net: nn.Module, text: str, font: str | None, seed: int, compare: bool
+) -> tuple[bytes, str]:
+    """``text`` printed in ``font``, translated by ``net`` into handwriting: a one-channel PNG
+    at 4x (the typed line above with ``compare``), and the font's name."""
+    check_text(text)
     typed, font_name = typed_line(text, font, seed)
     hand = translate(net, typed)
     hand[typed.flatten(1).amax(1) == 0] = 0  # a space stays blank
@@ -113,8 +124,7 @@ def handwrite(run_dir: Path, text: str, out: Path, font: str | None, seed: int, 
     )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    atomic_write_bytes(out, buffer.getvalue())
-    return font_name
+    return buffer.getvalue(), font_name
 
 
 def translate_file(run_dir: Path, samples: Path, to: str, out: Path) -> int:

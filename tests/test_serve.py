@@ -1,0 +1,220 @@
+"""``digitgan serve``: the API draws what ``digitgan sample`` and ``interpolate`` draw, byte
+for byte; bad input is a one-line 422; bodies, header floods and overload are bounded; the
+server binds loopback unless told otherwise; a damaged run fails at start."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import socket
+import time
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from procs import run_cli
+from serving import live_server
+
+from digitgan.cli import main
+from digitgan.serve import MAX_N, create_app
+from digitgan.served import load_runs
+
+
+@pytest.fixture(scope="module")
+def runs(preset_runs):
+    """An unconditional MLP run (seed), a conditional MLP run (cgan), a conditional conv run."""
+    return {name: preset_runs[name] for name in ("seed", "cgan", "cdcgan")}
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    with TestClient(create_app(load_runs(list(runs.values())))) as c:
+        yield c
+
+
+def name(run_dir) -> str:
+    return run_dir.name
+
+
+SAME_AS_SAMPLE = {
+    "conditional, one digit": (
+        "cdcgan",
+        {"digit": 7, "n": 12, "seed": 5},
+        ["--digit", "7", "--n", "12", "--seed", "5"],
+    ),
+    "conditional, per digit": (
+        "cgan",
+        {"per_digit": "true", "n": 3, "seed": 2},
+        ["--per-digit", "--n", "3", "--seed", "2"],
+    ),
+    "conditional, balanced": ("cgan", {"n": 20, "seed": 9}, ["--n", "20", "--seed", "9"]),
+    "unconditional": ("seed", {"n": 64, "seed": 123}, ["--n", "64", "--seed", "123"]),
+}
+
+
+@pytest.mark.parametrize("case", SAME_AS_SAMPLE)
+def test_generate_gives_the_bytes_of_digitgan_sample(case, client, runs, tmp_path):
+    preset, query, flags = SAME_AS_SAMPLE[case]
+    response = client.get("/api/generate", params={"run": name(runs[preset]), **query})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    out = tmp_path / "cli.png"
+    assert main(["sample", str(runs[preset]), *flags, "--out", str(out)]) == 0
+    assert response.content == out.read_bytes()
+    assert Image.open(io.BytesIO(response.content)).mode == "L"  # one channel
+
+
+def test_json_holds_each_digit_of_the_grid(client, runs, tmp_path):
+    query = {"run": name(runs["cdcgan"]), "digit": 4, "n": 6, "seed": 11}
+    grid = np.array(Image.open(io.BytesIO(client.get("/api/generate", params=query).content)))
+    body = client.get("/api/generate", params={**query, "format": "json"}).json()
+    assert body["seed"] == 11 and [d["index"] for d in body["images"]] == list(range(6))
+    assert all(d["digit"] == 4 and d["seed"] == 11 for d in body["images"])
+    for i, d in enumerate(body["images"]):
+        digit = np.array(Image.open(io.BytesIO(base64.b64decode(d["png"]))))
+        row, col = divmod(i, 3)  # 6 digits: a 3-column grid, 2 px padding
+        assert np.array_equal(digit, grid[2 + 30 * row : 30 + 30 * row, 2 + 30 * col : 30 + 30 * col])
+
+
+@pytest.mark.parametrize("kind", ["seeds", "digits"])
+def test_interpolate_gives_the_bytes_of_digitgan_interpolate(kind, client, runs, tmp_path):
+    run = runs["cgan"]
+    out = tmp_path / "walk.png"
+    pair = ["3", "8"]
+    assert (
+        main(["interpolate", str(run), f"--{kind}", *pair, "--steps", "7", "--seed", "4", "--out", str(out)])
+        == 0
+    )
+    for fmt, path in (("png", out), ("gif", out.with_suffix(".gif"))):
+        query = {"run": name(run), kind: ",".join(pair), "steps": 7, "seed": 4, "format": fmt}
+        response = client.get("/api/interpolate", params=query)
+        assert response.status_code == 200 and response.headers["content-type"] == f"image/{fmt}"
+        assert response.content == path.read_bytes()
+
+
+BAD = {
+    "digit 10": ("/api/generate", {"digit": 10}, "digit"),
+    "n 0": ("/api/generate", {"n": 0}, "n:"),
+    "n too many": ("/api/generate", {"n": MAX_N + 1}, "n:"),
+    "per digit too many": ("/api/generate", {"per_digit": "true", "n": 26}, "at most 25"),
+    "digit and per digit": ("/api/generate", {"per_digit": "true", "digit": 1}, "not both"),
+    "seed not a number": ("/api/generate", {"seed": "1.5"}, "seed:"),
+    "seed too large": ("/api/generate", {"seed": 2**31}, "seed:"),
+    "digit on an unconditional run": ("/api/generate", {"run": "seed", "digit": 3}, "unconditional"),
+    "unknown run": ("/api/generate", {"run": "../../etc/passwd"}, "00002-cgan"),
+    "no run": ("/api/generate", {"run": None}, "run:"),
+    "unknown format": ("/api/generate", {"format": "jpeg"}, "format:"),
+    "steps 33": ("/api/interpolate", {"seeds": "1,2", "steps": 33}, "steps:"),
+    "seeds malformed": ("/api/interpolate", {"seeds": "1,x"}, "such as 3,8"),
+    "digits 12": ("/api/interpolate", {"digits": "1,12"}, "between 0 and 9"),
+    "no walk": ("/api/interpolate", {}, "seeds=A,B"),
+    "digits on an unconditional run": ("/api/interpolate", {"run": "seed", "digits": "1,2"}, "unconditional"),
+    "handwrite on a GAN run": ("/api/handwrite", {"text": "12"}, "cyclegan"),
+    "handwrite, text too long": ("/api/handwrite", {"text": "1" * 41}, "text:"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_is_a_one_line_422(case, client, runs):
+    path, query, words = BAD[case]
+    query = {"run": name(runs["cgan"]), **query}
+    if query["run"] == "seed":
+        query["run"] = name(runs["seed"])
+    params = {k: v for k, v in query.items() if v is not None}
+    response = client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and words in detail, detail
+
+
+def test_runs_list_presets_and_evaluation(client, runs, tmp_path):
+    listed = {r["name"]: r for r in client.get("/api/runs").json()}
+    assert listed[name(runs["cgan"])]["conditional"] and not listed[name(runs["seed"])]["conditional"]
+    assert listed[name(runs["cdcgan"])]["preset"] == "cdcgan" and listed[name(runs["seed"])]["epochs"] == 1
+    assert all(r["evaluation"] is None for r in listed.values())  # none evaluated yet
+    report = {"n": 100, "metrics": {"fid": 50.0, "is": 5.0}, "real_floor": {"fid": 2.0, "is": 9.8}}
+    copy = tmp_path / name(runs["seed"])
+    shutil.copytree(runs["seed"], copy)
+    (copy / "metrics.json").write_text(json.dumps(report))
+    with TestClient(create_app(load_runs([copy]))) as c:
+        assert c.get("/api/runs").json()[0]["evaluation"] == report
+
+
+def test_page_and_docs_need_no_other_server(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("/app.js", "/style.css"):
+        assert client.get(asset).status_code == 200 and f'"{asset}"' in page.text
+    assert "http" not in page.text.replace('href="/docs"', "")  # nothing from another origin
+    docs = client.get("/docs").text
+    assert "/docs/swagger-ui-bundle.js" in docs and "cdn" not in docs
+    assert client.get("/docs/swagger-ui-bundle.js").status_code == 200
+    assert set(client.get("/openapi.json").json()["paths"]) == {
+        "/api/runs",
+        "/api/generate",
+        "/api/interpolate",
+        "/api/handwrite",
+    }
+
+
+def test_a_request_body_is_refused_unread(client, runs):
+    response = client.request("GET", "/api/runs", content=b"x" * 1000)
+    assert response.status_code == 413 and "query string" in response.json()["detail"]
+    assert client.post("/api/generate", content=b"{}").status_code == 413
+
+
+@pytest.mark.parametrize("damage", ["truncate", "missing"])
+def test_a_damaged_run_fails_at_start(damage, runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["cgan"], run)
+    weights = run / "checkpoints" / "G_ema.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:500])
+    else:
+        shutil.rmtree(run / "checkpoints")
+    result = run_cli("serve", str(runs["seed"]), str(run), "--port", "0")
+    err = result.stderr.strip()
+    assert result.returncode == 2 and len(err.splitlines()) == 1 and "run" in err, result
+
+
+def test_a_taken_port_is_a_one_line_error(runs):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = run_cli("serve", str(runs["seed"]), "--port", str(taken.getsockname()[1]))
+    assert result.returncode == 2 and "choose another --port" in result.stderr, result
+
+
+def test_live_server_binds_loopback_and_bounds_what_it_reads(runs):
+    with live_server(str(runs["seed"]), "--limit-concurrency", "2") as (proc, url):
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/api/runs").status_code == 200
+        # header floods: refused once the request line and headers pass 16 KiB, whether they
+        # arrive in one read (the app's check: 431) or not (h11's buffer limit: 400)
+        # or the server closes the connection before reading the rest (a reset on our side)
+        for size in (40, 400):
+            try:
+                flooded = httpx.get(f"{url}/api/runs", headers={f"x-{i}": "y" * 1000 for i in range(size)})
+                assert flooded.status_code in (400, 431), size
+            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+                pass
+            assert httpx.get(f"{url}/api/runs").status_code == 200  # and it still serves
+        # overload: with one connection held open, a second request is answered 503 at once
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))):
+            time.sleep(0.2)
+            start = time.monotonic()
+            busy = httpx.get(f"{url}/api/runs")
+            assert busy.status_code == 503 and time.monotonic() - start < 5
+        assert httpx.get(f"{url}/api/runs").status_code == 200
+
+
+def test_another_host_is_announced(runs):
+    with live_server(str(runs["seed"]), "--host", "0.0.0.0") as (proc, url):
+        assert url.startswith("http://0.0.0.0:")
+        assert any(
+            "reachable from other machines" in line for line in proc.first_lines + [proc.stdout.readline()]
+        )

@@ -218,3 +218,33 @@ def test_another_host_is_announced(runs):
         assert any(
             "reachable from other machines" in line for line in proc.first_lines + [proc.stdout.readline()]
         )
+
+
+def test_accepted_connections_answer_without_nagle_delay():
+    """The listening socket says it is TCP, so asyncio sets TCP_NODELAY on each accepted
+    connection; without it a keep-alive client waited 40 ms per answer (Nagle + delayed ACK)."""
+    import asyncio
+
+    from digitgan.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+
+    async def nodelay_of_accepted() -> int:
+        loop = asyncio.get_running_loop()
+        seen = loop.create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                seen.set_result(
+                    transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                )
+
+        server = await loop.create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        try:
+            return await asyncio.wait_for(seen, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(nodelay_of_accepted()) != 0

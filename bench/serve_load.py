@@ -128,7 +128,9 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--ns", default="1,64", help="digits per request, comma-separated")
-    p.add_argument("--rates", default="25,50,75,100,150,200,300,400,600,800", help="open-loop rates to try, per second")
+    p.add_argument(
+        "--rates", default="25,50,75,100,150,200,300,400,600,800", help="open-loop rates to try, per second"
+    )
     p.add_argument("--seconds", type=float, default=4, help="length of each open-loop rate")
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "serve_load.json")
     args = p.parse_args()

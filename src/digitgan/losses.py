@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digitgan import distributed
+
 
 def _both(D: nn.Module, real, fake, real_labels, fake_labels) -> tuple[torch.Tensor, torch.Tensor]:
     """D on real and on fake. Without batch statistics in D one call on both together is
@@ -73,7 +75,8 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = a x + (1 - a) G(z), a ~ U(0, 1) drawn per
     sample (Gulrajani et al. 2017, Algorithm 1). Differentiable w.r.t. D's weights."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    rows = distributed.global_rows(real.shape[0])  # one draw for the global batch, sliced per rank
+    alpha = distributed.local_rows(torch.rand(rows, 1, 1, 1, device=real.device, generator=generator))
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat, labels).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch.optim.adam import adam
 
+from digitgan import distributed
+
 
 class LeanAdam:
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]) -> None:
@@ -30,15 +32,22 @@ class LeanAdam:
 
     def step(self, grads: list[torch.Tensor] | None = None) -> None:
         """One update from the parameters' ``.grad``, or from ``grads`` (one per parameter,
-        in order) when given."""
-        if grads is not None and self._state_lists is None:
-            for p, g in zip(self.params, grads, strict=True):
-                p.grad = g
-            self.step()  # creates the state through torch.optim.Adam
-            self.zero_grad()
-            return
+        in order) when given. Under torchrun the gradients are first averaged over the ranks
+        (distributed.py): every family's every update passes here."""
         if grads is None:
             grads = [p.grad for p in self.params]
+        distributed.reduce_gradients([g for g in grads if g is not None])
+        self._update(grads)
+
+    def _update(self, grads: list[torch.Tensor | None]) -> None:
+        if self._state_lists is None and any(
+            p.grad is not g for p, g in zip(self.params, grads, strict=True)
+        ):
+            for p, g in zip(self.params, grads, strict=True):
+                p.grad = g
+            self._update([p.grad for p in self.params])  # creates the state through torch.optim.Adam
+            self.zero_grad()
+            return
         if self._state_lists is None or any(g is None for g in grads):
             self.opt.step()  # creates the state on the first call; handles missing grads
             if all(p in self.opt.state for p in self.params):

@@ -94,6 +94,25 @@ class RunLog(AppendFile):
         self.write_line(line)
 
 
+class Discard:
+    """What a rank other than the writer has in place of log.txt and stats.jsonl (under
+    torchrun rank 0 alone writes them)."""
+
+    bar = None
+
+    def __call__(self, line: str) -> None:
+        pass
+
+    def write_line(self, line: str) -> None:
+        pass
+
+    def size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
 def truncate_logs(run_dir: Path, sizes: dict[str, int]) -> None:
     """Cut log.txt and stats.jsonl back to the sizes a saved state recorded: the rows written
     after it (a kill -9 leaves them, perhaps half a line) are written again by the resumed

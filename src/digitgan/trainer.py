@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from digitgan import distributed
 from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
 from digitgan.clusters import Clusters, pixel_clusters
@@ -263,14 +264,20 @@ class Trainer:
         return self._sampler[1]
 
     def noise(self, batch: int) -> torch.Tensor:
-        return torch.randn(batch, self.cfg.latent_dim, device=self.device, generator=self.noise_rng)
+        """This rank's ``batch`` rows of noise, sliced from one draw for the global batch."""
+        rows = distributed.global_rows(batch)
+        z = torch.randn(rows, self.cfg.latent_dim, device=self.device, generator=self.noise_rng)
+        return distributed.local_rows(z)
 
     def latents(self, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G's inputs for one batch: noise, and the labels G and D see: uniform digits for
         conditional models, the clusters G picks from the noise for self-conditioned ones."""
         labels = None
         if self.cfg.conditional:  # drawn before the noise: the streams' order since the first release
-            labels = torch.randint(0, 10, (batch,), device=self.device, generator=self.noise_rng)
+            rows = distributed.global_rows(batch)
+            labels = distributed.local_rows(
+                torch.randint(0, 10, (rows,), device=self.device, generator=self.noise_rng)
+            )
         z = self.noise(batch)
         if self.cfg.clusters:
             labels = self.G.clusters_of(z)

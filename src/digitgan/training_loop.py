@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from digitgan import distributed
 from digitgan.checkpoint import (
     atomic_write_bytes,
     load_config,
@@ -42,6 +43,7 @@ from digitgan.errors import UserError
 from digitgan.pictures import make_pictures
 from digitgan.run_folder import (
     AppendFile,
+    Discard,
     Diverged,
     Interrupted,
     RunLog,
@@ -137,6 +139,8 @@ class Training:
             cfg, state_path, state = load_resume(Path(resume), device)
         assert cfg is not None
         self.cfg, self.stream = cfg.validate(), stream
+        distributed.setup(cfg.device)
+        self.writer = distributed.is_writer()  # rank 0 alone writes the run folder
         self.device = resolve_device(cfg.device)
         self.data = load_dataset(cfg.dataset, cfg.data_root, split="train")
         self.images = (self.data.images[: cfg.limit] if cfg.limit else self.data.images).to(self.device)
@@ -146,8 +150,15 @@ class Training:
             raise UserError(
                 f"the data holds {self.n_images} images, fewer than one batch of {cfg.batch_size}"
             )
+        if cfg.batch_size % distributed.world():
+            raise UserError(
+                f"--batch-size {cfg.batch_size} is the global batch; it must divide evenly over "
+                f"the {distributed.world()} processes"
+            )
+        if cfg.family == "cyclegan" and distributed.world() > 1:
+            raise UserError("cyclegan trains in one process for now; run it without torchrun")
         self.steps_per_epoch = self.n_images // cfg.batch_size
-        self.evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every else None
+        self.evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every and self.writer else None
         if cfg.tensorboard:
             try:
                 from torch.utils import tensorboard  # noqa: F401
@@ -159,21 +170,37 @@ class Training:
         self.cluster_note = None
         if cfg.clusters:
             self.labels = self.cluster_labels(state, state_path if state else None)
+            distributed.broadcast_tensors([self.labels])  # every rank trains on rank 0's clusters
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch order, on the CPU
         self.epoch, self.pos, self.step, self.elapsed0, self.order = 0, 0, 0, 0.0, None
         note = None
         if state is not None:
             note = self._restore(state, state_path)
             self.run_dir = Path(resume)
-            truncate_logs(self.run_dir, state[1].get("log_sizes", {}))
-            for tmp in (self.run_dir / "checkpoints").glob(".*.tmp"):  # of a save a crash cut short
-                tmp.unlink(missing_ok=True)
+            if self.writer:
+                truncate_logs(self.run_dir, state[1].get("log_sizes", {}))
+                for tmp in (self.run_dir / "checkpoints").glob(".*.tmp"):  # of a save a crash cut short
+                    tmp.unlink(missing_ok=True)
         else:
-            self.run_dir = create_run_dir(cfg.outdir, cfg.preset)
-            save_config(self.run_dir / "config.json", cfg)
+            self.run_dir = self._new_run_dir()
         self.ckpt = self.run_dir / "checkpoints"
         self._open_outputs(progress, resumed=state is not None, note=note)
         self.start = time.perf_counter()
+
+    def _new_run_dir(self) -> Path:
+        """Rank 0 makes the numbered folder (no race between ranks); the others learn it by
+        broadcast, or learn rank 0's error and stop with it."""
+        made, error = None, None
+        if self.writer:
+            try:
+                made = create_run_dir(self.cfg.outdir, self.cfg.preset)
+                save_config(made / "config.json", self.cfg)
+            except UserError as exc:
+                error = exc
+        made, message = distributed.broadcast((made, None if error is None else str(error)))
+        if message is not None:
+            raise error or UserError(message)
+        return made
 
     def cluster_labels(self, state: tuple[dict, dict] | None, path: Path | None) -> torch.Tensor:
         """Self-conditioning: every training digit's k-means cluster, in place of its label.
@@ -206,6 +233,10 @@ class Training:
 
     def _open_outputs(self, progress: bool | None, resumed: bool, note: str | None) -> None:
         cfg, stream = self.cfg, self.stream
+        if not self.writer:
+            self.bar, self.board, self.all_stats = None, None, []
+            self.log, self.stats = Discard(), Discard()
+            return
         show_bar = stream.isatty() if progress is None else progress
         total = cfg.epochs * self.steps_per_epoch
         self.bar = (
@@ -230,6 +261,12 @@ class Training:
             f"device {self.device} ({self.trainer.arith.describe()})"
         )
         self.log("digitgan: config " + json.dumps(cfg.to_dict(), sort_keys=True))
+        if distributed.world() > 1:
+            n = distributed.world()
+            self.log(
+                f"digitgan: {n} processes ({distributed.backend()}): global batch {cfg.batch_size} = "
+                f"{n} x {cfg.batch_size // n}; rank 0 writes"
+            )
         if self.cluster_note:
             self.log(f"digitgan: self-conditioning on {self.cluster_note}")
         if cfg.tensorboard:
@@ -254,7 +291,7 @@ class Training:
         """The tutorial's log line and a stats row for step ``i`` of the epoch."""
         cfg = self.cfg
         now, (last_time, last_step) = time.perf_counter(), since
-        scalars = self.trainer.scalars(out)
+        scalars = distributed.mean(self.trainer.scalars(out))  # each rank's are over its slice
         row = {
             "epoch": self.epoch,
             "step": i + 1,
@@ -280,6 +317,8 @@ class Training:
 
     def save_snapshot(self) -> None:
         """The inference weights (G, D, EMA) and their config, apart from the full state."""
+        if not self.writer:
+            return
         meta = {"config": self.cfg.to_json(), "data_md5": self.data.md5}
         for name, module in self.trainer.snapshot().items():
             save_weights(self.ckpt / f"{name}.safetensors", module, meta)
@@ -301,6 +340,9 @@ class Training:
         tensors["data.order"] = order if order is not None else torch.zeros(0, dtype=torch.int64)
         if self.cfg.clusters:
             tensors["data.clusters"] = self.labels.to(torch.uint8)  # MAX_CLUSTERS < 256
+        distributed.check_same([t for t in tensors.values() if t.is_floating_point()], "the weights")
+        if not self.writer:
+            return
         meta.update(
             epoch=self.epoch,
             pos=pos,
@@ -323,47 +365,49 @@ class Training:
 
     def run_epochs(self) -> None:
         cfg = self.cfg
-        check_every_step = self.device.type == "cpu"  # reading a CPU scalar costs no synchronisation
         since = (time.perf_counter(), self.step)
         with StopSignals(self.run_dir) as stop:
             while self.epoch < cfg.epochs:
                 if self.pos == 0:
                     self.order = epoch_order(self.n_images, cfg.batch_size, self.data_rng)
+                signum = None
                 for i, (real, labels) in enumerate(
                     epoch_batches(self.images, self.labels, self.order, self.pos), start=self.pos
                 ):
+                    real, labels = distributed.local_rows(real), distributed.local_rows(labels)
                     out = self.trainer.step(real, labels)
                     self.step += 1
                     if self.bar is not None:
                         self.bar.update(1)
                     # every log_every-th step (the tutorial's 200, 400, 600) and an epoch's last
                     logging = (i + 1) % cfg.log_every == 0 or i + 1 == self.steps_per_epoch
-                    if (check_every_step or logging) and not all(
-                        bool(torch.isfinite(out[k])) for k in ("d_loss", "g_loss") if k in out
-                    ):
-                        raise self.diverged(f"epoch {self.epoch + 1}, step {i + 1}")
+                    signum = self.after_step(out, i, logging, stop.signum)
                     if logging:
                         since = self.log_step(out, i, since)
-                    if stop.signum is not None and i + 1 < self.steps_per_epoch:
-                        raise self.stop(stop.signum, i + 1, f"at epoch {self.epoch + 1}, step {i + 1}")
+                    if signum is not None and i + 1 < self.steps_per_epoch:
+                        raise self.stop(signum, i + 1, f"at epoch {self.epoch + 1}, step {i + 1}")
                 self.pos = 0
-                self.end_of_epoch(real, out, stop.signum)
+                self.end_of_epoch(real, out, signum)
+
+    def after_step(self, out: dict, i: int, logging: bool, signum: int | None) -> int | None:
+        """Stop on a non-finite loss; return the stop signal, if any. Under torchrun both
+        are agreed by every rank, so that all stop at the same step."""
+        # reading a CPU scalar costs no synchronisation: check every step there
+        check = self.device.type == "cpu" or logging
+        bad = check and not all(bool(torch.isfinite(out[k])) for k in ("d_loss", "g_loss") if k in out)
+        if distributed.world() > 1:
+            seen, bad_anywhere = distributed.agree([float(signum or 0), float(bad)])
+            signum, bad = (int(seen) or None), bool(bad_anywhere)
+        if bad:
+            raise self.diverged(f"epoch {self.epoch + 1}, step {i + 1}")
+        return signum
 
     def end_of_epoch(self, real: torch.Tensor, out: dict, signum: int | None) -> None:
         """Pictures, evaluation and the checkpoint of the epoch just finished."""
-        cfg, epoch, samples = self.cfg, self.epoch, self.run_dir / "samples"
-        # As the tutorial: the last real batch of the first epoch, and every epoch the fakes
-        # of its last G step, as save_image grids (8 per row).
-        if epoch == 0:
-            save_grid(real, samples / "real_images.png")
-        save_grid(out["fake"], samples / f"fake_images-{epoch + 1}.png")
-        grid_path = samples / f"fixed-{epoch + 1:04d}.png"
-        images, nrow = self.trainer.fixed_images()
-        save_grid(images, grid_path, nrow=nrow)
-        if self.board is not None:
-            grid = torch.from_numpy(np.array(Image.open(grid_path).convert("L")))[None]  # (1, H, W)
-            self.board.add_image("samples/fixed_noise", grid, epoch + 1)
-        if self.evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
+        cfg, epoch = self.cfg, self.epoch
+        if self.writer:
+            self.epoch_pictures(real, out)
+        if self.writer and self.evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
             row = {"epoch": epoch, "global_step": self.step, **self.evaluate(self.trainer)}
             self.log(
                 f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
@@ -377,10 +421,26 @@ class Training:
             self.checkpoint(0, f"the end of epoch {self.epoch}")
             self.save_snapshot()
 
+    def epoch_pictures(self, real: torch.Tensor, out: dict) -> None:
+        """As the tutorial: the last real batch of the first epoch, and every epoch the fakes
+        of its last G step, as save_image grids (8 per row); and the fixed-noise grid."""
+        epoch, samples = self.epoch, self.run_dir / "samples"
+        if epoch == 0:
+            save_grid(real, samples / "real_images.png")
+        save_grid(out["fake"], samples / f"fake_images-{epoch + 1}.png")
+        grid_path = samples / f"fixed-{epoch + 1:04d}.png"
+        images, nrow = self.trainer.fixed_images()
+        save_grid(images, grid_path, nrow=nrow)
+        if self.board is not None:
+            grid = torch.from_numpy(np.array(Image.open(grid_path).convert("L")))[None]  # (1, H, W)
+            self.board.add_image("samples/fixed_noise", grid, epoch + 1)
+
     def finish(self, seconds: float, first_step: int) -> None:
         if self.bar is not None:
             self.bar.close()
             self.log.bar = None
+        if not self.writer:
+            return
         try:
             made = make_pictures(self.run_dir)
             self.log("digitgan: wrote " + ", ".join(p.name for p in made))
@@ -422,7 +482,14 @@ def train(
     checked before anything is written. A write that fails later (a full disk) is a
     :class:`UserError` naming the file and the last good state, which is kept.
     """
-    run = Training(cfg, stream or sys.stdout, progress, Path(resume) if resume else None, device)
+    try:
+        return _train(cfg, stream or sys.stdout, progress, resume, device)
+    finally:
+        distributed.teardown()
+
+
+def _train(cfg, stream, progress, resume, device) -> TrainResult:
+    run = Training(cfg, stream, progress, Path(resume) if resume else None, device)
     first_step = run.step
     try:
         run.run_epochs()

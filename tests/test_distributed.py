@@ -1,0 +1,233 @@
+"""Training under torchrun (gloo, 2 processes on this machine): the same result as one
+process on the same global batch, within float rounding; one writer; a stop agreed by
+every rank; resume across world sizes; two launchers meeting by c10d rendezvous."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from digitgan.config import make_config
+from digitgan.training_loop import train
+
+HERE = Path(__file__).resolve().parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "DIGITGAN_NO_DOWNLOAD": "1"}
+LR = 2e-4
+
+
+def torchrun(
+    *args: str, nproc: int = 2, launcher: tuple[str, ...] = ("--standalone",)
+) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *launcher,
+        "--nproc-per-node",
+        str(nproc),
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def train_args(data_root, outdir, preset="seed", epochs=2, limit=600) -> list[str]:
+    return [
+        "train", "--preset", preset, "--data-root", str(data_root), "--epochs", str(epochs),
+        "--limit", str(limit), "--outdir", str(outdir), "--log-every", "2", "--no-progress",
+    ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One thread in this process too, as each rank has (OMP_NUM_THREADS=1), then back."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def one_process(data_root, outdir, preset="seed", epochs=2, limit=600) -> Path:
+    cfg = make_config(
+        preset, data_root=str(data_root), epochs=epochs, limit=limit, outdir=str(outdir), log_every=2
+    )
+    return train(cfg, stream=io.StringIO(), progress=False).run_dir
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return {
+        f"{n}.{k}": v
+        for n in ("G", "D")
+        for k, v in load_file(run_dir / "checkpoints" / f"{n}.safetensors").items()
+    }
+
+
+def assert_same_training(a: Path, b: Path, steps: int) -> None:
+    """Weights after ``steps`` Adam updates from the same start, whose gradients differ only by
+    float32 rounding (a batch mean summed in another order). Adam divides by the gradient's
+    own scale, so rounding moves a weight by about lr x (relative rounding error), except
+    where a gradient is within rounding of zero: there its sign may flip, and the weight
+    may move by up to 2 lr per step. Hence: almost every weight within 1e-6, and none
+    further than 2 x lr x steps."""
+    wa, wb = weights(a), weights(b)
+    diff = torch.cat([(wa[k] - wb[k]).abs().flatten() for k in wa])
+    assert diff.max() <= 2 * LR * steps, diff.max()
+    assert (diff > 1e-6).float().mean() < 1e-3, (diff > 1e-6).float().mean()
+
+
+@pytest.mark.parametrize("preset", ["seed", "cgan"])
+def test_two_processes_train_as_one(preset, data_root, tmp_path):
+    """MLP presets (no batch statistics anywhere): the hand-written step (seed) and autograd
+    (cgan) under torchrun give one process's weights; rank 0 alone writes."""
+    result = torchrun("-m", "digitgan", *train_args(data_root, tmp_path / "two", preset))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (two,) = (tmp_path / "two").iterdir()  # one run folder: no race between ranks
+    one = one_process(data_root, tmp_path / "one", preset)
+    assert_same_training(two, one, steps=12)
+    log = (two / "log.txt").read_text()
+    assert log.count("digitgan: done") == 1 and "2 processes" in log
+    assert result.stdout.count("digitgan: done") == 1  # the other rank prints nothing
+
+
+def ddp_gradient(tmp_path, preset, data_root, slices, *flags) -> dict[str, torch.Tensor]:
+    out = tmp_path / f"{preset}-{slices}-{'-'.join(flags)}.safetensors"
+    args = [str(HERE / "ddp_grads.py"), preset, str(data_root), str(out), str(slices), *flags]
+    if slices == 0:
+        result = torchrun(*args)
+    else:
+        result = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return load_file(out)
+
+
+def test_wgan_gp_gradient_penalty_averages_as_one_process(data_root, tmp_path):
+    """WGAN-GP's D update (critic, gradient penalty with its alphas sliced from one global
+    draw, double backward, then the all-reduce) equals one process's, compared as gradients
+    since Adam amplifies near-zero ones. G draws in eval mode here, so that its BatchNorm
+    couples no batch (see the next test for what it does in training)."""
+    two = ddp_gradient(tmp_path, "wgan-gp", data_root, 0, "frozen-g")
+    one = ddp_gradient(tmp_path, "wgan-gp", data_root, 1, "frozen-g")
+    # a batch mean of 64 float32 terms, through a double backward: rounding ~ 64 x 2**-24 x a few
+    scale = max(g.abs().max() for g in one.values())
+    assert max((two[k] - one[k]).abs().max() for k in one) <= 2e-5 * scale
+
+
+@pytest.mark.parametrize("preset", ["dcgan", "wgan-gp"])
+def test_batch_statistics_are_per_rank(preset, data_root, tmp_path):
+    """On CPU there is no SyncBatchNorm: each rank's BatchNorm (dcgan's D and every conv G)
+    normalises over its own slice. The 2-process gradient is exactly that of one process
+    applying the networks to each slice in turn and averaging, and not the full batch's."""
+    two = ddp_gradient(tmp_path, preset, data_root, 0)
+    reference = ddp_gradient(tmp_path, preset, data_root, 2)
+    whole = ddp_gradient(tmp_path, preset, data_root, 1)
+    scale = max(g.abs().max() for g in reference.values())
+    assert max((two[k] - reference[k]).abs().max() for k in two) <= 2e-5 * scale
+    assert max((two[k] - whole[k]).abs().max() for k in two) > 1e-3 * scale
+
+
+def test_sigterm_to_one_rank_stops_both_then_resume_on_one(data_root, tmp_path):
+    """SIGTERM to rank 1 alone after step 3: both ranks stop at the same step with one saved
+    state; one process resumes it (2 -> 1) and ends where an uninterrupted run ends."""
+    args = train_args(data_root, tmp_path / "two")
+    result = torchrun(str(HERE / "ddp_signal.py"), "3", "1", str(int(signal.SIGTERM)), *args)
+    assert result.returncode != 0  # stopped, not finished
+    (run,) = (tmp_path / "two").iterdir()
+    log = (run / "log.txt").read_text()
+    assert log.count("SIGTERM: stopping at epoch 1, step 3; saving the state") == 1, log[-2000:]
+    assert (run / "checkpoints" / "state.safetensors").is_file()
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+    train(None, stream=io.StringIO(), progress=False, resume=run)
+    assert_same_training(run, one_process(data_root, tmp_path / "one"), steps=12)
+
+
+def test_resume_on_two_processes(data_root, tmp_path):
+    """A one-process run stopped after step 4, resumed under torchrun (1 -> 2)."""
+    from procs import run_with_signal_at
+
+    stopped = run_with_signal_at(4, signal.SIGINT, *train_args(data_root, tmp_path / "one"))
+    assert stopped.returncode == 130, stopped.stderr
+    (run,) = (tmp_path / "one").iterdir()
+    result = torchrun("-m", "digitgan", "train", "--resume", str(run), "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming" in (run / "log.txt").read_text()
+    assert_same_training(run, one_process(data_root, tmp_path / "ref"), steps=12)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_launchers_meet_by_c10d_rendezvous(data_root, tmp_path):
+    """Two machines simulated on one: two torchrun launchers, one process each, joined by a
+    c10d rendezvous on loopback."""
+    port = free_port()
+    launcher = (
+        "--nnodes",
+        "2",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv-id",
+        "t",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *launcher,
+        "--nproc-per-node",
+        "1",
+        "-m",
+        "digitgan",
+    ]
+    nodes = [
+        subprocess.Popen(
+            [*command, *train_args(data_root, tmp_path / f"node{i}")],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    runs = [
+        p for i in range(2) if (tmp_path / f"node{i}").is_dir() for p in (tmp_path / f"node{i}").iterdir()
+    ]
+    assert len(runs) == 1  # the rank-0 node alone made a run folder
+    assert_same_training(runs[0], one_process(data_root, tmp_path / "one"), steps=12)
+
+
+CHECK_SAME = """
+import torch
+from digitgan import distributed
+distributed.setup("cpu")
+w = torch.ones(3) * (1 + distributed.rank() * 1e-6)  # differs in the last bits on rank 1
+try:
+    distributed.check_same([w], "the weights")
+except RuntimeError as exc:
+    print("refused:", exc)
+finally:
+    distributed.teardown()
+"""
+
+
+def test_weights_that_differ_between_ranks_are_not_saved(tmp_path):
+    script = tmp_path / "check_same.py"
+    script.write_text(CHECK_SAME)
+    result = torchrun(str(script))
+    assert result.returncode == 0 and result.stdout.count("refused: the weights differ between ranks") == 2, (
+        result
+    )

@@ -111,3 +111,28 @@ def test_serve_load_benchmark(tmp_path, preset_runs):
     for r in rows:
         assert r["requests"] == 40 and r["errors"] == 0 and r["p50_ms"] <= r["p99_ms"]
         assert r["open_loop"][0]["rate"] == 10 and r["open_loop"][0]["requests"] == 20
+
+
+def test_ddp_throughput_benchmark(tmp_path, data_root):
+    """A small version of bench/ddp_throughput.py: three layouts, each a real figure."""
+    out = tmp_path / "ddp.json"
+    run_bench(
+        "ddp_throughput.py",
+        "--data-root",
+        str(data_root),
+        "--presets",
+        "seed",
+        "--rounds",
+        "1",
+        "--limit",
+        "400",
+        "--json",
+        str(out),
+    )
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["layout"] for r in rows] == [
+        "1 process x 1 thread",
+        "1 process x 2 threads",
+        "2 processes x 1 thread",
+    ]
+    assert all(r["images_per_s"] > 0 and r["runs"] == [r["images_per_s"]] for r in rows)

@@ -194,6 +194,10 @@ class CycleTrainer:
     def translators(self) -> dict[str, nn.Module]:
         return {name: ema.module for name, ema in self.emas.items()}
 
+    def batch_statistics(self) -> list[torch.Tensor]:
+        """Buffers gathered per batch (the loop's interface; CycleGAN's instance norms keep none)."""
+        return [b for net in self.snapshot().values() for b in net.buffers() if b.is_floating_point()]
+
     def snapshot(self) -> dict[str, nn.Module]:
         """The four networks and both EMA copies, by file name."""
         return {**self.networks(), **{f"{name}_ema": net for name, net in self.translators().items()}}

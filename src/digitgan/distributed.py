@@ -92,6 +92,12 @@ def reduce_gradients(grads: list[torch.Tensor]) -> None:
         offset += g.numel()
 
 
+def average(tensors: list[torch.Tensor]) -> None:
+    """Replace ``tensors`` by their mean over the ranks, in place (BatchNorm's running
+    statistics, which each rank gathers from its own slice)."""
+    reduce_gradients([t for t in tensors if t.is_floating_point()])  # the same flat mean
+
+
 def agree(flags: list[float]) -> list[float]:
     """The largest value of each flag over the ranks (a stop signal or a divergence seen by
     one rank is seen by all, at the same step)."""

@@ -236,6 +236,12 @@ class Trainer:
             "D(G(z))": score(out["fake_logits"]).item(),
         }
 
+    def batch_statistics(self) -> list[torch.Tensor]:
+        """The buffers each rank gathers from its own slice under torchrun (BatchNorm's running
+        statistics of G, D and the EMA copy), which the loop averages over ranks at a save."""
+        modules = [self.G, self.D] + ([self.ema.module] if self.ema is not None else [])
+        return [b for m in modules for b in m.buffers() if b.is_floating_point()]
+
     def snapshot(self) -> dict[str, torch.nn.Module]:
         """The inference weights, by file name: G, D and the EMA copy of G (with its own
         BatchNorm statistics)."""

@@ -334,6 +334,9 @@ class Training:
         """Save the full state, never a non-finite one: that would replace the last good state."""
         if not self.trainer.finite():
             raise self.diverged(where)
+        # under torchrun: each rank's running statistics are of its slice; save their mean,
+        # and only weights and optimiser states that every rank holds bit for bit
+        distributed.average(self.trainer.batch_statistics())
         tensors, meta = self.trainer.state()
         tensors["rng.data"] = self.data_rng.get_state()
         order = self.order if pos else None

@@ -239,3 +239,27 @@ def load_module_tensors(prefix: str, module: nn.Module, tensors: dict[str, torch
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise UserError(f"{path}: the saved {prefix} does not fit the run's config ({first})") from exc
+
+
+def load_resume(run_dir: Path, device: str | None) -> tuple[TrainConfig, Path, tuple[dict, dict]]:
+    """The config and saved state of a run folder to continue, checked against each other."""
+    if not (run_dir / "config.json").is_file():
+        raise UserError(
+            f"{run_dir} is not a digitgan run folder (no config.json); pass one such as runs/00001-seed"
+        )
+    cfg = load_config(run_dir / "config.json")
+    state_path = run_dir / "checkpoints" / "state.safetensors"
+    state = load_state(state_path)
+    saved = state[1].get("config")
+    if isinstance(saved, dict) and saved != cfg.to_dict():
+        diff = sorted(k for k in set(saved) | set(cfg.to_dict()) if saved.get(k) != cfg.to_dict().get(k))
+        k = diff[0]
+        raise UserError(
+            f"{run_dir / 'config.json'} says {k} = {cfg.to_dict().get(k)!r} but {state_path} was saved "
+            f"with {saved.get(k)!r}; restore config.json, or start a new run"
+        )
+    if state[1].get("epoch", 0) >= cfg.epochs and state[1].get("pos", 0) == 0:
+        raise UserError(f"{run_dir} has finished all {cfg.epochs} epochs; there is nothing to resume")
+    if device is not None:  # where to continue is not part of the recipe
+        cfg.device = device
+    return cfg, state_path, state

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,3 +194,23 @@ def format_table(metrics: dict, floor_metrics: dict, name: str) -> str:
         shares = " ".join(f"{d}:{s:.1%}" for d, s in enumerate(m["digit_shares"]))
         lines.append(f"digits ({title}): {shares}")
     return "\n".join(lines)
+
+
+def make_epoch_evaluator(cfg, stream):
+    """A function family -> {fid, is, eval_n, eval_s} on the family's cfg.eval_n evaluation
+    digits (from fixed noise, or fixed inputs to translate), so that epochs compare like with
+    like. Loads (or first trains) the evaluator of the run's
+    dataset and its real features."""
+    from digitgan.data import to_uint8
+    from digitgan.evaluator import ensure_evaluator
+
+    evaluator = ensure_evaluator(cfg.evaluator, cfg.data_root, stream, dataset=cfg.dataset)
+    ref = reference(evaluator, cfg.data_root)
+
+    def evaluate(family) -> dict:  # a training family: trainer.py's or cycle_trainer.py's
+        start = time.perf_counter()
+        images = family.eval_images(cfg.eval_n)
+        scores = quick_scores(to_uint8(images)[:, 0], evaluator, ref)
+        return {**scores, "eval_n": cfg.eval_n, "eval_s": time.perf_counter() - start}
+
+    return evaluate

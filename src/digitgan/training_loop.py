@@ -7,10 +7,12 @@ run folder), run the epochs (a family's step, logging, pictures, checkpoints, si
 finish (pictures, the closing line). A family (trainer.py's GANs, cycle_trainer.py's
 CycleGAN) gives the loop the same few things: step(real, labels), scalars(out) for the log
 line, state()/load_state(), finite(), snapshot() (the inference weights by file name),
-fixed_images() for the epoch's grid and eval_images(n) for --eval-every. The speed of a
-step comes from doing the tutorial's arithmetic with less around it: the dataset is one
-uint8 tensor on the device, normalised per batch, and scalars are read from the device
-only on logging steps.
+fixed_images() for the epoch's grid, eval_images(n) for --eval-every and
+batch_statistics() (averaged over ranks under torchrun). The speed of a step comes from
+doing the tutorial's arithmetic with less around it: the dataset is one uint8 tensor on the
+device, normalised per batch, and scalars are read from the device only on logging steps.
+Under torchrun the loop calls distributed.py at a handful of named points: setup, the
+batch's slice, the agreed stop, the averaged log line, the checked save, teardown.
 """
 
 from __future__ import annotations
@@ -23,16 +25,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
 import torch
-from PIL import Image
-from tqdm import tqdm
 
 from digitgan import distributed
 from digitgan.checkpoint import (
-    atomic_write_bytes,
-    load_config,
-    load_state,
+    load_resume,
     save_config,
     save_state,
     save_weights,
@@ -40,33 +37,23 @@ from digitgan.checkpoint import (
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
+from digitgan.evaluation import make_epoch_evaluator
 from digitgan.pictures import make_pictures
 from digitgan.run_folder import (
-    AppendFile,
-    Discard,
     Diverged,
     Interrupted,
-    RunLog,
     StopSignals,
     TrainResult,
     create_run_dir,
     truncate_logs,
 )
-from digitgan.sampling import grid_png_bytes
+from digitgan.run_outputs import RunOutputs
 from digitgan.trainer import Trainer, resolve_device
 
 if TYPE_CHECKING:
     from digitgan.cycle_trainer import CycleTrainer
 
     Family = Trainer | CycleTrainer
-
-TUTORIAL_SCALARS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
-
-
-def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """A grid of images in [-1, 1], written atomically (save_image's layout; 8 per row as
-    the tutorial's grids)."""
-    atomic_write_bytes(path, grid_png_bytes(images, nrow=nrow))
 
 
 def build_trainer(cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> Family:
@@ -76,51 +63,6 @@ def build_trainer(cfg: TrainConfig, device: torch.device, total_steps: int, stre
 
         return CycleTrainer(cfg, device, total_steps, stream)
     return Trainer(cfg, device)
-
-
-def make_epoch_evaluator(cfg: TrainConfig, stream: TextIO):
-    """A function family -> {fid, is, eval_n, eval_s} on the family's cfg.eval_n evaluation
-    digits (from fixed noise, or fixed inputs to translate), so that epochs compare like with
-    like. Loads (or first trains) the evaluator of the run's
-    dataset and its real features."""
-    from digitgan.data import to_uint8
-    from digitgan.evaluation import quick_scores, reference
-    from digitgan.evaluator import ensure_evaluator
-
-    evaluator = ensure_evaluator(cfg.evaluator, cfg.data_root, stream, dataset=cfg.dataset)
-    ref = reference(evaluator, cfg.data_root)
-
-    def evaluate(family: Family) -> dict:
-        start = time.perf_counter()
-        images = family.eval_images(cfg.eval_n)
-        scores = quick_scores(to_uint8(images)[:, 0], evaluator, ref)
-        return {**scores, "eval_n": cfg.eval_n, "eval_s": time.perf_counter() - start}
-
-    return evaluate
-
-
-def load_resume(run_dir: Path, device: str | None) -> tuple[TrainConfig, Path, tuple[dict, dict]]:
-    """The config and saved state of a run folder to continue, checked against each other."""
-    if not (run_dir / "config.json").is_file():
-        raise UserError(
-            f"{run_dir} is not a digitgan run folder (no config.json); pass one such as runs/00001-seed"
-        )
-    cfg = load_config(run_dir / "config.json")
-    state_path = run_dir / "checkpoints" / "state.safetensors"
-    state = load_state(state_path)
-    saved = state[1].get("config")
-    if isinstance(saved, dict) and saved != cfg.to_dict():
-        diff = sorted(k for k in set(saved) | set(cfg.to_dict()) if saved.get(k) != cfg.to_dict().get(k))
-        k = diff[0]
-        raise UserError(
-            f"{run_dir / 'config.json'} says {k} = {cfg.to_dict().get(k)!r} but {state_path} was saved "
-            f"with {saved.get(k)!r}; restore config.json, or start a new run"
-        )
-    if state[1].get("epoch", 0) >= cfg.epochs and state[1].get("pos", 0) == 0:
-        raise UserError(f"{run_dir} has finished all {cfg.epochs} epochs; there is nothing to resume")
-    if device is not None:  # where to continue is not part of the recipe
-        cfg.device = device
-    return cfg, state_path, state
 
 
 class Training:
@@ -233,27 +175,16 @@ class Training:
 
     def _open_outputs(self, progress: bool | None, resumed: bool, note: str | None) -> None:
         cfg, stream = self.cfg, self.stream
-        if not self.writer:
-            self.bar, self.board, self.all_stats = None, None, []
-            self.log, self.stats = Discard(), Discard()
-            return
         show_bar = stream.isatty() if progress is None else progress
         total = cfg.epochs * self.steps_per_epoch
-        self.bar = (
-            tqdm(total=total, initial=self.step, unit="step", file=stream, dynamic_ncols=True)
-            if show_bar
-            else None
+        self.out = RunOutputs(self.run_dir, stream, show_bar, self.writer, total, self.step)
+        self.log = self.out.log
+        where = f"at epoch {self.epoch + 1}, step {self.pos} of {self.steps_per_epoch}"
+        self.log(
+            f"digitgan: resuming {self.run_dir} {where}"
+            if resumed
+            else f"digitgan: run folder {self.run_dir}"
         )
-        self.log = RunLog(self.run_dir / "log.txt", stream, self.bar)
-        self.stats = AppendFile(self.run_dir / "stats.jsonl")
-        self.all_stats: list[dict] = []
-        self.board = None
-        if resumed:
-            self.log(
-                f"digitgan: resuming {self.run_dir} at epoch {self.epoch + 1}, step {self.pos} of {self.steps_per_epoch}"
-            )
-        else:
-            self.log(f"digitgan: run folder {self.run_dir}")
         if note:
             self.log(f"digitgan: note: {note}")
         self.log(
@@ -269,27 +200,13 @@ class Training:
             )
         if self.cluster_note:
             self.log(f"digitgan: self-conditioning on {self.cluster_note}")
-        if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.board = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step or None)
-            self.log(
-                f"digitgan: TensorBoard logs in {self.run_dir / 'tensorboard'}; view with: tensorboard --logdir {self.run_dir}"
-            )
+        if cfg.tensorboard and self.writer:
+            self.out.open_tensorboard(self.step)
 
     # --- what the loop writes ------------------------------------------------------------
 
-    def record(self, row: dict, group: str, scalars: tuple[str, ...], x: int) -> None:
-        """One row into stats.jsonl (and TensorBoard's ``group/`` scalars at ``x``)."""
-        self.stats.write_line(json.dumps(row))
-        self.all_stats.append(row)
-        if self.board is not None:
-            for key in scalars:
-                self.board.add_scalar(f"{group}/{key}", row[key], x)
-
     def log_step(self, out: dict, i: int, since: tuple[float, int]) -> tuple[float, int]:
         """The tutorial's log line and a stats row for step ``i`` of the epoch."""
-        cfg = self.cfg
         now, (last_time, last_step) = time.perf_counter(), since
         scalars = distributed.mean(self.trainer.scalars(out))  # each rank's are over its slice
         row = {
@@ -297,22 +214,10 @@ class Training:
             "step": i + 1,
             "global_step": self.step,
             **scalars,
-            "images_per_s": (self.step - last_step) * cfg.batch_size / max(now - last_time, 1e-9),
+            "images_per_s": (self.step - last_step) * self.cfg.batch_size / max(now - last_time, 1e-9),
             "elapsed_s": self.elapsed0 + now - self.start,
         }
-        # The tutorial's line, character for character (its epoch counts from 0), then a
-        # family's own terms (CycleGAN's cycle and semantic losses).
-        extra = "".join(f", {k}: {v:.4g}" for k, v in scalars.items() if k not in TUTORIAL_SCALARS)
-        self.log(
-            f"Epoch [{self.epoch}/{cfg.epochs}], Step [{i + 1}/{self.steps_per_epoch}], "
-            f"d_loss: {row['d_loss']:.4f}, g_loss: {row['g_loss']:.4f}, "
-            f"D(x): {row['D(x)']:.2f}, D(G(z)): {row['D(G(z))']:.2f}" + extra
-        )
-        self.record(row, "train", (*scalars, "images_per_s"), self.step)
-        if self.bar is not None:
-            self.bar.set_postfix(
-                epoch=self.epoch + 1, d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}"
-            )
+        self.out.step_line(row, scalars, self.cfg.epochs, self.steps_per_epoch)
         return now, self.step
 
     def save_snapshot(self) -> None:
@@ -352,7 +257,7 @@ class Training:
             step=self.step,
             elapsed_s=self.elapsed0 + time.perf_counter() - self.start,
             config=self.cfg.to_dict(),
-            log_sizes={"log.txt": self.log.size(), "stats.jsonl": self.stats.size()},
+            log_sizes={"log.txt": self.out.log.size(), "stats.jsonl": self.out.stats.size()},
         )
         save_state(self.ckpt / "state.safetensors", tensors, meta)
 
@@ -380,8 +285,8 @@ class Training:
                     real, labels = distributed.local_rows(real), distributed.local_rows(labels)
                     out = self.trainer.step(real, labels)
                     self.step += 1
-                    if self.bar is not None:
-                        self.bar.update(1)
+                    if self.out.bar is not None:
+                        self.out.bar.update(1)
                     # every log_every-th step (the tutorial's 200, 400, 600) and an epoch's last
                     logging = (i + 1) % cfg.log_every == 0 or i + 1 == self.steps_per_epoch
                     signum = self.after_step(out, i, logging, stop.signum)
@@ -409,14 +314,14 @@ class Training:
         """Pictures, evaluation and the checkpoint of the epoch just finished."""
         cfg, epoch = self.cfg, self.epoch
         if self.writer:
-            self.epoch_pictures(real, out)
+            self.out.epoch_pictures(epoch, real, out["fake"], self.trainer.fixed_images())
         if self.writer and self.evaluate is not None and (epoch + 1) % cfg.eval_every == 0:
             row = {"epoch": epoch, "global_step": self.step, **self.evaluate(self.trainer)}
             self.log(
                 f"digitgan: epoch {epoch + 1}: FID {row['fid']:.3f}, IS {row['is']:.3f} "
                 f"(n = {row['eval_n']}, {row['eval_s']:.2f} s)"
             )
-            self.record(row, "eval", ("fid", "is"), epoch + 1)
+            self.out.record(row, "eval", ("fid", "is"), epoch + 1)
         self.epoch += 1
         if signum is not None and self.epoch < cfg.epochs:
             raise self.stop(signum, 0, f"after epoch {self.epoch}")
@@ -424,23 +329,9 @@ class Training:
             self.checkpoint(0, f"the end of epoch {self.epoch}")
             self.save_snapshot()
 
-    def epoch_pictures(self, real: torch.Tensor, out: dict) -> None:
-        """As the tutorial: the last real batch of the first epoch, and every epoch the fakes
-        of its last G step, as save_image grids (8 per row); and the fixed-noise grid."""
-        epoch, samples = self.epoch, self.run_dir / "samples"
-        if epoch == 0:
-            save_grid(real, samples / "real_images.png")
-        save_grid(out["fake"], samples / f"fake_images-{epoch + 1}.png")
-        grid_path = samples / f"fixed-{epoch + 1:04d}.png"
-        images, nrow = self.trainer.fixed_images()
-        save_grid(images, grid_path, nrow=nrow)
-        if self.board is not None:
-            grid = torch.from_numpy(np.array(Image.open(grid_path).convert("L")))[None]  # (1, H, W)
-            self.board.add_image("samples/fixed_noise", grid, epoch + 1)
-
     def finish(self, seconds: float, first_step: int) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        if self.out.bar is not None:
+            self.out.bar.close()
             self.log.bar = None
         if not self.writer:
             return
@@ -463,12 +354,7 @@ class Training:
         return f"the last good state is kept in {path}; continue with: digitgan train --resume {self.run_dir}"
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        if self.board is not None:
-            self.board.close()
-        self.log.close()
-        self.stats.close()
+        self.out.close()
 
 
 def train(
@@ -510,4 +396,4 @@ def _train(cfg, stream, progress, resume, device) -> TrainResult:
         raise error from exc
     finally:
         run.close()
-    return TrainResult(run_dir=run.run_dir, seconds=seconds, steps=run.step, stats=run.all_stats)
+    return TrainResult(run_dir=run.run_dir, seconds=seconds, steps=run.step, stats=run.out.all_stats)

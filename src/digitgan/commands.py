@@ -1,0 +1,225 @@
+"""What each ``digitgan`` command calls, once cli.py has parsed its flags: one library call
+each, imported when the command runs (so that ``digitgan --help`` stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+
+from digitgan.errors import UserError
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from digitgan.config import make_config
+    from digitgan.training_loop import train
+
+    keys = (
+        "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
+        "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d mode_seeking "
+        "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
+        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
+        "precision channels_last"
+    ).split()
+    if args.resume is not None:
+        # where to continue (--device) is not part of the recipe; everything else is
+        given = [k for k in keys if k != "device" and getattr(args, k) is not None] + (
+            ["preset"] if args.preset != "seed" else []
+        )
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UserError(f"--resume continues a run with its own config; drop {flags}")
+        train(None, progress=args.progress, resume=args.resume, device=args.device)
+        return
+    cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
+    train(cfg, progress=args.progress)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from digitgan.checkpoint import load_generator
+    from digitgan.sampling import check_sample_request, generate, requested_labels, write_samples
+    from digitgan.trainer import resolve_device
+
+    n = args.n * 10 if args.per_digit else args.n
+    check_sample_request(n, args.out)
+    G, cfg = load_generator(args.run_dir, resolve_device(args.device), use_ema=not args.raw)
+    labels, nrow = requested_labels(cfg, args.n, args.digit, args.per_digit, name=str(args.run_dir))
+    images = generate(G, n, args.seed, cfg.latent_dim, labels, as_uint8=args.out.suffix == ".npz")
+    write_samples(images, args.out, labels, nrow=nrow or None)
+    print(f"digitgan: wrote {n} digits to {args.out}")
+
+
+def cmd_evaluator(args: argparse.Namespace) -> None:
+    from digitgan.evaluator import default_evaluator_path, train_evaluator
+
+    path = args.evaluator or default_evaluator_path(args.dataset)
+    if path.exists() and not args.force:
+        raise UserError(
+            f"an evaluator already exists at {path}; pass --force to train a new one in its place"
+        )
+    train_evaluator(
+        args.data_root, path, epochs=args.epochs, seed=args.seed, limit=args.limit, dataset=args.dataset
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run, load_generator
+    from digitgan.evaluation import check_n, floor, format_table, load_samples, reference, score_images
+    from digitgan.evaluator import ensure_evaluator
+    from digitgan.sampling import generate, sample_labels
+
+    start = time.perf_counter()
+    out = args.out
+    if args.run_dir is not None and is_cyclegan_run(args.run_dir):
+        evaluate_cyclegan(args)
+        return
+    if args.samples:
+        images, labels = load_samples(args.samples)
+        name, data_root, source = args.samples.name, args.data_root, {"samples": str(args.samples)}
+        dataset = args.dataset or "mnist"
+    else:
+        check_n(args.n)
+        G, cfg = load_generator(args.run_dir)
+        if args.dataset is not None and args.dataset != cfg.dataset:
+            raise UserError(
+                f"{args.run_dir} was trained on {cfg.dataset}; it is measured against {cfg.dataset} "
+                "(drop --dataset)"
+            )
+        labels = sample_labels(cfg, args.n)
+        images = generate(G, args.n, args.seed, cfg.latent_dim, labels, as_uint8=True)[:, 0]
+        name, data_root, dataset = args.run_dir.name, args.data_root or cfg.data_root, cfg.dataset
+        source = {"run": str(args.run_dir), "seed": args.seed}
+        out = out or args.run_dir / "metrics.json"
+    if out is not None and not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
+    ref = reference(evaluator, data_root)
+    n = images.shape[0]
+    metrics = score_images(images, evaluator, ref, labels=labels, seed=args.seed)
+    floor_metrics = floor(ref, n)
+    print(format_table(metrics, floor_metrics, name))
+    seconds = time.perf_counter() - start
+    print(
+        f"digitgan: n = {n:,}, {dataset} evaluator {evaluator.path} (test accuracy {evaluator.accuracy:.2%}), {seconds:.1f} s"
+    )
+    if out is not None:
+        report = {
+            **source,
+            "dataset": dataset,
+            "n": n,
+            "evaluator": {
+                "dataset": evaluator.dataset,
+                "path": str(evaluator.path),
+                "accuracy": evaluator.accuracy,
+                "md5": evaluator.digest,
+            },
+            "metrics": metrics,
+            "real_floor": floor_metrics,
+            "seconds": seconds,
+        }
+        atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
+        print(f"digitgan: wrote {out}")
+
+
+def evaluate_cyclegan(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from digitgan.checkpoint import atomic_write_bytes
+    from digitgan.cycle_evaluation import evaluate_translation, format_translation
+    from digitgan.evaluation import check_n
+
+    start = time.perf_counter()
+    if args.dataset is not None:
+        raise UserError(
+            f"{args.run_dir} is a cyclegan run: it is measured in both directions, against MNIST "
+            "and the typed digits (drop --dataset)"
+        )
+    check_n(args.n)
+    out = args.out or args.run_dir / "metrics.json"
+    if not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    report = evaluate_translation(args.run_dir, args.data_root, args.evaluator, args.n, args.seed)
+    report["seconds"] = time.perf_counter() - start
+    print(format_translation(report))
+    atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
+    print(f"digitgan: {report['seconds']:.1f} s; wrote {out}")
+
+
+def cmd_handwrite(args: argparse.Namespace) -> None:
+    from digitgan.translation import handwrite
+
+    font = handwrite(args.run_dir, args.text, args.out, args.font, args.seed, args.compare)
+    print(f"digitgan: wrote {args.out} ({args.text!r} in {font}, written by {args.run_dir.name})")
+
+
+def cmd_translate(args: argparse.Namespace) -> None:
+    from digitgan.translation import translate_file
+
+    n = translate_file(args.run_dir, args.samples, args.to, args.out)
+    print(f"digitgan: translated {n:,} digits into {args.to}: {args.out}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from digitgan.export import export_onnx
+
+    done = export_onnx(args.run_dir, args.onnx, args.to, args.seed)
+    inputs = ", ".join(f"{k} (B, {', '.join(map(str, v))})" for k, v in done["inputs"].items())
+    print(
+        f"digitgan: wrote {args.onnx} ({done['bytes']:,} bytes): {inputs} -> images (B, 1, 28, 28); "
+        f"onnxruntime matches PyTorch within {done['max_abs_diff']:.1e}"
+    )
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from digitgan.checkpoint import load_generator
+    from digitgan.sampling import interpolate, strip_and_gif
+
+    G, cfg = load_generator(args.run_dir)
+    if args.digits is not None and not cfg.conditional:
+        raise UserError(
+            f"{args.run_dir} is an unconditional run ({cfg.preset}): --digits needs cgan or cdcgan"
+        )
+    kind, (a, b) = ("digits", args.digits) if args.digits is not None else ("seeds", args.seeds)
+    png = args.out or args.run_dir / f"interpolation-{kind}-{a}-{b}.png"
+    if png.suffix != ".png" or not png.parent.is_dir():
+        raise UserError(f"--out must be a .png in an existing folder, got {png}")
+    images = interpolate(
+        G, cfg.latent_dim, args.steps, seeds=args.seeds, digits=args.digits, seed=args.seed, digit=args.digit
+    )
+    strip_and_gif(images, png, png.with_suffix(".gif"))
+    print(f"digitgan: wrote {png} and {png.with_suffix('.gif')}")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from digitgan.serve import run_server
+
+    run_server(args.run_dirs, args.host, args.port, args.limit_concurrency, args.threads)
+
+
+def cmd_fonts(args: argparse.Namespace) -> None:
+    from digitgan.typed import font_report
+
+    print(font_report())
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from digitgan.report import write_report
+
+    print(f"digitgan: wrote {write_report(args.run_dir)}")
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "interpolate": cmd_interpolate,
+    "report": cmd_report,
+    "fonts": cmd_fonts,
+    "handwrite": cmd_handwrite,
+    "translate": cmd_translate,
+    "evaluator": cmd_evaluator,
+    "evaluate": cmd_evaluate,
+    "export": cmd_export,
+    "serve": cmd_serve,
+}

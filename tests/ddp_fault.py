@@ -1,6 +1,7 @@
 """``digitgan ARGS`` under torchrun, where rank RANK alone meets a fault right after its
-AT-th discriminator update: FAULT "SIGTERM" (a signal to that process) or "nan" (a
-non-finite loss). Every rank must stop at the same step.
+AT-th discriminator update: FAULT "SIGTERM" (a signal to that process), "nan" (a non-finite
+loss) or "none". Every rank must stop at the same step. With $TYPED_SIZES (say 2000,500)
+the typed-digit data set is that small, as in tests/test_cyclegan.py.
 
     torchrun --standalone --nproc-per-node 2 tests/ddp_fault.py AT RANK FAULT train ...
 """
@@ -11,22 +12,30 @@ import sys
 
 import torch
 
+from digitgan import typed
 from digitgan.cli import main
+from digitgan.cycle_trainer import CycleTrainer
 from digitgan.trainer import Trainer
 
 at, target, fault = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-original = Trainer.step
+if "TYPED_SIZES" in os.environ:
+    typed.TRAIN_IMAGES, typed.TEST_IMAGES = map(int, os.environ["TYPED_SIZES"].split(","))
 
 
-def step(self, *args, **kwargs):
-    out = original(self, *args, **kwargs)
-    if self.d_steps == at and int(os.environ["RANK"]) == target:
-        if fault == "nan":
-            out = {**out, "d_loss": torch.tensor(float("nan"))}
-        else:
-            os.kill(os.getpid(), signal.Signals[fault])
-    return out
+def with_fault(original):
+    def step(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        steps = getattr(self, "d_steps", getattr(self, "steps", 0))
+        if steps == at and int(os.environ["RANK"]) == target and fault != "none":
+            if fault == "nan":
+                out = {**out, "d_loss": torch.tensor(float("nan"))}
+            else:
+                os.kill(os.getpid(), signal.Signals[fault])
+        return out
+
+    return step
 
 
-Trainer.step = step
+Trainer.step = with_fault(Trainer.step)
+CycleTrainer.step = with_fault(CycleTrainer.step)
 sys.exit(main(sys.argv[4:]))

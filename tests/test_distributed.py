@@ -55,9 +55,10 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def one_process(data_root, outdir, preset="seed", epochs=2, limit=600) -> Path:
+def one_process(data_root, outdir, preset="seed", epochs=2, limit=600, **overrides) -> Path:
+    values = {"log_every": 2, **overrides}
     cfg = make_config(
-        preset, data_root=str(data_root), epochs=epochs, limit=limit, outdir=str(outdir), log_every=2
+        preset, data_root=str(data_root), epochs=epochs, limit=limit, outdir=str(outdir), **values
     )
     return train(cfg, stream=io.StringIO(), progress=False).run_dir
 
@@ -257,3 +258,37 @@ def test_weights_that_differ_between_ranks_are_not_saved(tmp_path):
     assert result.returncode == 0 and out.count("refused:") == 2 and out.count("differ between ranks") == 2, (
         out
     )
+
+
+def test_cyclegan_on_two_processes_trains_as_one(data_root, tmp_path, monkeypatch):
+    """CycleGAN (instance norms, no batch statistics): typed batches drawn for the global batch
+    and sliced; both image pools see the whole batch on every rank (all-gathered), as one
+    process's do (a pool of 8 and a batch of 16: the second half of the batch meets swaps,
+    which a rank pooling its own slice would not make). After one update the log line is
+    one process's, and every weight is within Adam's first-step bound of it: each weight
+    moves by lr x g / |g|, so rounding can only flip the sign of a gradient within rounding
+    of zero, a difference of at most 2 lr. (Over many steps this tiny translator's small
+    differences grow, so the comparison is of one step.)"""
+    from digitgan import typed
+
+    monkeypatch.setattr(typed, "TRAIN_IMAGES", 2000)
+    monkeypatch.setattr(typed, "TEST_IMAGES", 500)
+    monkeypatch.setitem(ENV, "TYPED_SIZES", "2000,500")
+    small = dict(hidden_dim=4, res_blocks=1, pool_size=8, batch_size=16, precision="fp32", log_every=1)
+    # fp32: bf16 autocast rounds a slice and the whole batch differently (2**-8), by design
+    one = one_process(
+        data_root, tmp_path / "one", "cyclegan", epochs=1, limit=16, **small
+    )  # builds typed + guide
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in small.items()]
+    args = [*train_args(data_root, tmp_path / "two", "cyclegan", epochs=1, limit=16), *flags]
+    result = torchrun(str(HERE / "ddp_fault.py"), "0", "0", "none", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (two,) = (tmp_path / "two").iterdir()
+    line = [
+        [x for x in (run / "log.txt").read_text().splitlines() if x.startswith("Epoch")] for run in (one, two)
+    ]
+    assert line[0] == line[1] and len(line[0]) == 1
+    for name in ("to_handwritten", "to_typed", "D_handwritten", "D_typed"):
+        a = load_file(two / "checkpoints" / f"{name}.safetensors")
+        b = load_file(one / "checkpoints" / f"{name}.safetensors")
+        assert max((a[k] - b[k]).abs().max() for k in a) <= 2 * LR, name

@@ -19,6 +19,7 @@ from typing import TextIO
 import torch
 from torch import nn
 
+from digitgan import distributed
 from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
 from digitgan.config import TrainConfig
@@ -95,7 +96,9 @@ class CycleTrainer:
 
     def typed_batch(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1]."""
-        idx = torch.randint(len(self.typed_images), (batch,), generator=self.typed_rng).to(self.device)
+        rows = distributed.global_rows(batch)  # one draw for the global batch, sliced per rank
+        idx = distributed.local_rows(torch.randint(len(self.typed_images), (rows,), generator=self.typed_rng))
+        idx = idx.to(self.device)
         typed = to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28)
         return self.arith.input(typed), self.typed_labels[idx]
 
@@ -147,8 +150,13 @@ class CycleTrainer:
         set_requires_grad(self.d_params, True)
 
         fake_hand, fake_typed = out.pop("fake_hand").detach(), out.pop("fake_typed").detach()
-        pooled_hand = self.arith.input(self.pool_hand.query(fake_hand))
-        pooled_typed = self.arith.input(self.pool_typed.query(fake_typed))
+        # the pools see the global batch in order on every rank (as one process's would)
+        pooled_hand = self.arith.input(
+            distributed.local_rows(self.pool_hand.query(distributed.gather_rows(fake_hand)))
+        )
+        pooled_typed = self.arith.input(
+            distributed.local_rows(self.pool_typed.query(distributed.gather_rows(fake_typed)))
+        )
         with self.arith.autocast():
             real_logits = self.d_hand(hand)
             d_loss = lsgan_d_loss(real_logits, self.d_hand(pooled_hand)) + lsgan_d_loss(

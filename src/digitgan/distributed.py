@@ -74,6 +74,16 @@ def local_rows(batch: torch.Tensor) -> torch.Tensor:
     return batch[rank() * per : (rank() + 1) * per]
 
 
+def gather_rows(local: torch.Tensor) -> torch.Tensor:
+    """The global batch from every rank's slice, in rank order (CycleGAN's image pools take
+    the whole batch, as in one process)."""
+    if world() == 1:
+        return local
+    parts = [torch.empty_like(local) for _ in range(world())]
+    dist.all_gather(parts, local.contiguous())
+    return torch.cat(parts)
+
+
 def global_rows(local: int) -> int:
     """How many rows to draw so that every rank can slice its ``local`` ones from one stream."""
     return local * world()

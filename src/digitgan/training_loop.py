@@ -97,8 +97,6 @@ class Training:
                 f"--batch-size {cfg.batch_size} is the global batch; it must divide evenly over "
                 f"the {distributed.world()} processes"
             )
-        if cfg.family == "cyclegan" and distributed.world() > 1:
-            raise UserError("cyclegan trains in one process for now; run it without torchrun")
         self.steps_per_epoch = self.n_images // cfg.batch_size
         self.evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every and self.writer else None
         if cfg.tensorboard:

@@ -1,7 +1,8 @@
-"""The gradient of a preset's first discriminator update on a fixed global batch, as the
-ranks average it (run under torchrun), or as one process computes it (SLICES = 1), or as a
-reference that applies the networks to each of SLICES rank slices in turn and averages
-(what N processes do when the networks have batch statistics).
+"""The gradients of a preset's first discriminator and generator updates on a fixed global
+batch, as the ranks average them (run under torchrun), or as one process computes them
+(SLICES = 1), or as a reference: one process playing SLICES ranks in as many threads, each
+applying the networks to its slice, with their gradients averaged at every update (what N
+processes do when the networks couple a batch: BatchNorm, minibatch std, mode seeking).
 
     torchrun --standalone --nproc-per-node 2 tests/ddp_grads.py PRESET DATA_ROOT OUT.safetensors 0 [frozen-g]
     python tests/ddp_grads.py PRESET DATA_ROOT OUT.safetensors 2
@@ -10,6 +11,7 @@ reference that applies the networks to each of SLICES rank slices in turn and av
 from __future__ import annotations
 
 import sys
+import threading
 
 import torch
 from safetensors.torch import save_file
@@ -21,54 +23,75 @@ from digitgan.trainer import Trainer
 
 BATCH = 64
 FROZEN_G = len(sys.argv) > 5 and sys.argv[5] == "frozen-g"
+_thread = threading.local()  # which rank a thread plays, and where its gradients go
+_init = threading.Lock()  # weight initialisation draws from torch's global generator
 
 
-def first_d_gradient(preset: str, data_root: str) -> list[torch.Tensor]:
-    """The (rank-averaged) gradient that D's first update applies. With FROZEN_G, G draws
-    in eval mode (its BatchNorm then couples no batch), isolating D, its penalty and the
-    all-reduce."""
+def first_gradients(preset: str, data_root: str, reduce) -> list[torch.Tensor]:
+    """The gradients that D's first update and G's first update apply, after ``reduce``.
+    With FROZEN_G, G draws in eval mode (its BatchNorm then couples no batch)."""
     cfg = make_config(preset, data_root=data_root, batch_size=BATCH, precision="fp32", channels_last=False)
-    trainer = Trainer(cfg, torch.device("cpu"))
+    with _init:
+        trainer = Trainer(cfg, torch.device("cpu"))
     data = load_dataset("mnist", data_root, "train")
     real = distributed.local_rows(to_model_range(data.images[:BATCH]).view(-1, 1, 28, 28))
     labels = distributed.local_rows(data.labels[:BATCH]) if cfg.label_classes else None
     seen: list[list[torch.Tensor]] = []
-    reduce = distributed.reduce_gradients
 
     def record(grads: list[torch.Tensor]) -> None:
         reduce(grads)
         seen.append([g.clone() for g in grads])
 
-    distributed.reduce_gradients = record
+    _thread.record = record
     trainer.fast_step = None  # the autograd step, whose gradients live in .grad
     if FROZEN_G:
         trainer.G.eval()
-    trainer.step(real, labels)
-    distributed.reduce_gradients = reduce
-    return seen[0]
+    while len(seen) < 2:  # D's first update, then G's (after n_critic D updates)
+        trainer.step(real, labels)
+    return seen[0] + seen[-1]
 
 
-def per_slice_reference(preset: str, data_root: str, slices: int) -> list[torch.Tensor]:
-    """One process playing each of ``slices`` ranks in turn (fresh networks each time, as
-    every rank starts from the same weights), averaging their gradients."""
-    total, saved = None, (distributed.world, distributed.rank, distributed.reduce_gradients)
-    for r in range(slices):
-        distributed.world, distributed.rank = (lambda: slices), (lambda r=r: r)
-        distributed.reduce_gradients = lambda grads: None  # each slice's own gradient
-        grads = first_d_gradient(preset, data_root)
-        total = grads if total is None else [t + g for t, g in zip(total, grads, strict=True)]
-    distributed.world, distributed.rank, distributed.reduce_gradients = saved
-    return [t / slices for t in total]
+def threads_as_ranks(preset: str, data_root: str, slices: int) -> list[torch.Tensor]:
+    """One process playing ``slices`` ranks, one thread each, averaging at every update."""
+    barrier, shared, results = threading.Barrier(slices), {}, {}
+
+    def average(grads: list[torch.Tensor]) -> None:
+        shared[_thread.rank] = grads
+        barrier.wait()
+        if _thread.rank == 0:
+            shared["mean"] = [
+                sum(gs) / slices for gs in zip(*(shared[r] for r in range(slices)), strict=True)
+            ]
+        barrier.wait()
+        for g, m in zip(grads, shared["mean"], strict=True):
+            g.copy_(m)
+        barrier.wait()
+
+    def play(rank: int) -> None:
+        _thread.rank = rank
+        results[rank] = first_gradients(preset, data_root, average)
+
+    distributed.world, distributed.rank = (lambda: slices), (lambda: _thread.rank)
+    threads = [threading.Thread(target=play, args=(r,)) for r in range(slices)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results[0]
 
 
 def main() -> None:
     preset, data_root, out, slices = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     distributed.setup("cpu")
+    real_reduce = distributed.reduce_gradients
+    distributed.reduce_gradients = lambda grads: _thread.record(grads)  # LeanAdam calls this
+    writer = distributed.is_writer()
     try:
-        grads = (
-            per_slice_reference(preset, data_root, slices) if slices else first_d_gradient(preset, data_root)
-        )
-        if distributed.is_writer():
+        if slices:
+            grads = threads_as_ranks(preset, data_root, slices)
+        else:
+            grads = first_gradients(preset, data_root, real_reduce)
+        if writer:
             save_file({f"g{i}": g.contiguous() for i, g in enumerate(grads)}, out)
     finally:
         distributed.teardown()

@@ -122,11 +122,13 @@ def test_wgan_gp_gradient_penalty_averages_as_one_process(data_root, tmp_path):
     assert max((two[k] - one[k]).abs().max() for k in one) <= 2e-5 * scale
 
 
-@pytest.mark.parametrize("preset", ["dcgan", "wgan-gp"])
+@pytest.mark.parametrize("preset", ["dcgan", "wgan-gp", "cdcgan", "scdcgan"])
 def test_batch_statistics_are_per_rank(preset, data_root, tmp_path):
     """On CPU there is no SyncBatchNorm: each rank's BatchNorm (dcgan's D and every conv G)
-    normalises over its own slice. The 2-process gradient is exactly that of one process
-    applying the networks to each slice in turn and averaging, and not the full batch's."""
+    normalises over its own slice, and so does every other batch coupling: minibatch
+    standard deviation (cdcgan, scdcgan) and mode-seeking pairs (scdcgan, in G's update).
+    D's and G's first gradients under 2 processes are exactly those of one process applying
+    the networks to each slice in turn and averaging, and not the full batch's."""
     two = ddp_gradient(tmp_path, preset, data_root, 0)
     reference = ddp_gradient(tmp_path, preset, data_root, 2)
     whole = ddp_gradient(tmp_path, preset, data_root, 1)

@@ -16,17 +16,6 @@ from digitgan.data import load_dataset
 from digitgan.evaluator import ensure_evaluator, load_evaluator, train_evaluator
 
 
-@pytest.fixture(scope="session")
-def tiny_evaluator(tmp_path_factory, data_root):
-    """An evaluator trained on 3,000 digits for one epoch: seconds, about 90% accurate.
-    Over seeds 0-4 and three kernel paths (ATEN_CPU_CAPABILITY default, avx2, avx512): test
-    accuracy 0.877-0.911, and on 1,000 real test digits FID 2.6-3.8, recall 0.90-0.93,
-    requested-digit accuracy 0.845-0.887; the bounds below keep a margin to all of them."""
-    path = tmp_path_factory.mktemp("evaluator") / "tiny.safetensors"
-    train_evaluator(data_root, path, epochs=1, limit=3000, stream=io.StringIO(), progress=False)
-    return path
-
-
 def test_evaluator_is_deterministic(tmp_path, data_root):
     kw = dict(epochs=1, limit=1000, stream=io.StringIO(), progress=False)
     a = train_evaluator(data_root, tmp_path / "a.safetensors", **kw)

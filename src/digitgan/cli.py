@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     add_evaluator(sub)
     add_evaluate(sub)
+    add_dataset(sub)
     return parser
 
 
@@ -243,6 +244,31 @@ def add_evaluate(sub) -> None:
     e.add_argument(
         "--out", type=Path, help="metrics JSON (default: RUN_DIR/metrics.json; none for --samples)"
     )
+    e.add_argument(
+        "--cas",
+        action="store_true",
+        help="also the Classification Accuracy Score: a classifier trained on these digits alone, "
+        "tested on MNIST's test digits, beside one trained on as many real digits",
+    )
+
+
+def add_dataset(sub) -> None:
+    ds = sub.add_parser(
+        "dataset",
+        help="write a conditional run's digits as a labelled data set in MNIST's own format",
+        description="Write OUT/MNIST/raw/ with the four IDX files of MNIST (train and t10k images and "
+        "labels), drawn by a conditional run with balanced digits, so that torchvision's MNIST class "
+        "and --data-root OUT read it unchanged; OUT/README.txt says what made it.",
+        formatter_class=HelpFormatter,
+    )
+    ds.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a conditional run folder (cgan, cdcgan)")
+    ds.add_argument("--out", type=Path, required=True, help="the folder to write (empty or new)")
+    ds.add_argument("--n", type=at.positive_int, default=60_000, help="training digits (at most 1,000,000)")
+    ds.add_argument("--test-n", type=at.positive_int, default=10_000, help="test digits (at most 100,000)")
+    ds.add_argument(
+        "--seed", type=at.seed, default=0, help="noise seed of the training digits (test: seed + 1)"
+    )
+    ds.add_argument("--force", action="store_true", help="write into a folder that is not empty")
 
 
 def version() -> str:

@@ -91,6 +91,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         name, data_root, dataset = args.run_dir.name, args.data_root or cfg.data_root, cfg.dataset
         source = {"run": str(args.run_dir), "seed": args.seed}
         out = out or args.run_dir / "metrics.json"
+    if args.cas and labels is None:
+        raise UserError(
+            "--cas needs the digits' labels: a conditional run (cgan, cdcgan), or an .npz with 'labels'"
+        )
     if out is not None and not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
     evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
@@ -99,6 +103,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     metrics = score_images(images, evaluator, ref, labels=labels, seed=args.seed)
     floor_metrics = floor(ref, n)
     print(format_table(metrics, floor_metrics, name))
+    cas = None
+    if args.cas:
+        from digitgan.cas import classification_accuracy_score, format_cas
+
+        cas = classification_accuracy_score(images, labels, data_root, seed=args.seed)
+        print(format_cas(cas))
     seconds = time.perf_counter() - start
     print(
         f"digitgan: n = {n:,}, {dataset} evaluator {evaluator.path} (test accuracy {evaluator.accuracy:.2%}), {seconds:.1f} s"
@@ -117,6 +127,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             "metrics": metrics,
             "real_floor": floor_metrics,
             "seconds": seconds,
+            **({"cas": cas} if cas is not None else {}),
         }
         atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
         print(f"digitgan: wrote {out}")
@@ -210,6 +221,16 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"digitgan: wrote {write_report(args.run_dir)}")
 
 
+def cmd_dataset(args: argparse.Namespace) -> None:
+    from digitgan.synthetic import write_dataset
+
+    made = write_dataset(args.run_dir, args.out, args.n, args.test_n, args.seed, args.force)
+    print(
+        f"digitgan: wrote {made['train']:,} training and {made['test']:,} test digits of {made['preset']} "
+        f"to {args.out / 'MNIST' / 'raw'} (MNIST's IDX format; see {args.out / 'README.txt'})"
+    )
+
+
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
@@ -222,4 +243,5 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "export": cmd_export,
     "serve": cmd_serve,
+    "dataset": cmd_dataset,
 }

@@ -177,6 +177,23 @@ def parse_idx(data: bytes, path: Path, kind: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
+SYNTHETIC_MARKER = "SYNTHETIC.json"  # written by `digitgan dataset` beside its four files
+
+
+def synthetic_md5(raw: Path) -> dict[str, str] | None:
+    """The md5 of each file of a set `digitgan dataset` wrote in ``raw``, or None if it is not one."""
+    import json
+
+    marker = raw / SYNTHETIC_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        files = json.loads(marker.read_text())["files"]
+        return {str(k): str(v) for k, v in files.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{marker} is damaged ({exc}); write the set again with digitgan dataset") from exc
+
+
 def load_dataset(
     name: str = "mnist",
     data_root: str | os.PathLike | None = None,
@@ -201,14 +218,17 @@ def load_dataset(
         raise UserError(f"{label_path} holds label {labels.max()}, expected 0-9; the file is corrupt")
     # Structure is fine; now the content. Official files have known sums: a mismatch is
     # damage the structural checks cannot see (flipped pixel bytes).
-    known = DATASETS[name].md5
+    # A set written by `digitgan dataset` carries its own sums (SYNTHETIC.json beside it).
+    known, whose = synthetic_md5(image_path.parent), "the sum digitgan dataset recorded"
+    if known is None:
+        known, whose = DATASETS[name].md5, "the official"
     digest = hashlib.md5()
     for fname, path, data in ((image_name, image_path, image_bytes), (label_name, label_path, label_bytes)):
         file_md5 = hashlib.md5(data).hexdigest()
         digest.update(file_md5.encode())
-        if known and file_md5 != known[fname]:
+        if known and file_md5 != known.get(fname):
             raise UserError(
-                f"{path} is corrupt: md5 {file_md5} differs from the official {known[fname]}; "
+                f"{path} is corrupt: md5 {file_md5} differs from {whose} {known.get(fname)}; "
                 "replace it with an intact copy (or delete it to download again)"
             )
     return Digits(

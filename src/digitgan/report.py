@@ -65,6 +65,12 @@ def _metrics_table(report: dict) -> str:
                 f"<tr><td>{html.escape(label)}</td><td class=num>{fmt.format(m[key])}</td>"
                 f"<td class=num>{theirs}</td><td>{html.escape(better)}</td></tr>"
             )
+    if isinstance(report.get("cas"), dict):  # evaluate --cas (Ravuri & Vinyals 2019)
+        cas = report["cas"]
+        rows.append(
+            f"<tr><td>classification accuracy score ({cas['n']:,} digits)</td><td class=num>{cas['cas']:.2%}</td>"
+            f"<td class=num>{cas['real_floor']:.2%}</td><td>higher</td></tr>"
+        )
     shares = " ".join(f"{d}: {s:.1%}" for d, s in enumerate(m["digit_shares"]))
     note = (
         f"<p>n = {report['n']:,}; evaluator test accuracy {report['evaluator']['accuracy']:.2%}. "

@@ -1,0 +1,108 @@
+"""Synthetic MNIST: a conditional run's digits written in MNIST's own IDX format.
+
+    digitgan dataset runs/00001-cdcgan --n 60000 --out synthetic-mnist
+
+writes ``OUT/MNIST/raw/`` with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, so that
+``torchvision.datasets.MNIST(OUT)`` and ``digitgan ... --data-root OUT`` read it unchanged;
+``SYNTHETIC.json`` beside them holds each file's md5 (digitgan's loader checks them in place
+of the official sums) and ``OUT/README.txt`` says which run, preset, seed and settings made
+it. Labels are the digits requested, balanced (0-9 in turn); train and test come from
+different noise (seeds S and S + 1). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from digitgan.checkpoint import atomic_write_bytes, load_generator
+from digitgan.config import MAX_SEED
+from digitgan.data import IMAGE_MAGIC, LABEL_MAGIC, SIDE, SPLIT_FILES, SYNTHETIC_MARKER
+from digitgan.errors import UserError
+from digitgan.sampling import generate, sample_labels
+
+MAX_TRAIN = 1_000_000  # 784 MB of digits: more is not what a digit data set needs
+MAX_TEST = 100_000
+
+
+def idx_images(images: np.ndarray) -> bytes:
+    """uint8 (N, 28, 28) as an IDX file: magic 2051, then N, 28, 28 as big-endian int32."""
+    return struct.pack(">IIII", IMAGE_MAGIC, len(images), SIDE, SIDE) + images.astype(np.uint8).tobytes()
+
+
+def idx_labels(labels: np.ndarray) -> bytes:
+    """Labels 0-9 as an IDX file: magic 2049, then N as a big-endian int32."""
+    return struct.pack(">II", LABEL_MAGIC, len(labels)) + labels.astype(np.uint8).tobytes()
+
+
+def check_request(out: Path, n: int, test_n: int, force: bool) -> None:
+    if not 1 <= n <= MAX_TRAIN:
+        raise UserError(f"--n must be between 1 and {MAX_TRAIN:,}, got {n}")
+    if not 1 <= test_n <= MAX_TEST:
+        raise UserError(f"--test-n must be between 1 and {MAX_TEST:,}, got {test_n}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the data set")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UserError(f"--out {out} is not empty; choose another folder, or pass --force to write over it")
+    if not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+
+
+def write_dataset(run_dir: Path, out: Path, n: int, test_n: int, seed: int, force: bool = False) -> dict:
+    """Draw ``n`` training and ``test_n`` test digits from a conditional run and write them as
+    MNIST; returns what README.txt records."""
+    out = Path(out)
+    check_request(out, n, test_n, force)
+    if not 0 <= seed < MAX_SEED:
+        raise UserError(
+            f"--seed must be between 0 and {MAX_SEED - 1} (the test split uses seed + 1), got {seed}"
+        )
+    G, cfg = load_generator(run_dir)
+    if not cfg.conditional:
+        raise UserError(
+            f"{run_dir} is an unconditional run ({cfg.preset}): its digits have no labels to write; "
+            "use a conditional run (cgan, cdcgan)"
+        )
+    raw = out / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for split, count, split_seed in (("train", n, seed), ("test", test_n, seed + 1)):
+        labels = sample_labels(cfg, count)
+        with torch.inference_mode():
+            images = generate(G, count, split_seed, cfg.latent_dim, labels, as_uint8=True)[:, 0].numpy()
+        for name, data in zip(
+            SPLIT_FILES[split], (idx_images(images), idx_labels(labels.numpy())), strict=True
+        ):
+            atomic_write_bytes(raw / name, data)
+            sums[name] = hashlib.md5(data).hexdigest()
+    made = {
+        "run": str(Path(run_dir).resolve()),
+        "preset": cfg.preset,
+        "seed": seed,
+        "train": n,
+        "test": test_n,
+    }
+    atomic_write_bytes(
+        raw / SYNTHETIC_MARKER, (json.dumps({**made, "files": sums}, indent=2) + "\n").encode()
+    )
+    atomic_write_bytes(out / "README.txt", readme(made, cfg).encode())
+    return made
+
+
+def readme(made: dict, cfg) -> str:
+    return (
+        "Synthetic MNIST written by digitgan dataset: handwritten-style digits drawn by a GAN, not by people.\n\n"
+        f"run: {made['run']}\npreset: {made['preset']} ({cfg.epochs} epochs, seed {cfg.seed})\n"
+        f"noise seeds: train {made['seed']}, test {made['seed'] + 1}\n"
+        f"digits: {made['train']:,} train, {made['test']:,} test; labels are the digits requested, 0-9 in turn\n"
+        "generator: the run's EMA weights when kept, eval mode\n\n"
+        "Files: MNIST/raw/, in MNIST's IDX format (torchvision.datasets.MNIST(this folder) reads it);\n"
+        "MNIST/raw/SYNTHETIC.json holds each file's md5.\n"
+        f"Training config: {json.dumps(cfg.to_dict(), sort_keys=True)}\n"
+    )

@@ -5,6 +5,7 @@ every rank; resume across world sizes; two launchers meeting by c10d rendezvous.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -287,10 +288,12 @@ def test_cyclegan_on_two_processes_trains_as_one(data_root, tmp_path, monkeypatc
     result = torchrun(str(HERE / "ddp_fault.py"), "0", "0", "none", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     (two,) = (tmp_path / "two").iterdir()
-    line = [
-        [x for x in (run / "log.txt").read_text().splitlines() if x.startswith("Epoch")] for run in (one, two)
-    ]
-    assert line[0] == line[1] and len(line[0]) == 1
+    # the losses of the one update, from stats.jsonl: a batch's mean over two slices, through
+    # ~10 float32 convolutions whose kernels may sum in another order for 8 rows than for
+    # 16: each layer's rounding ~ (terms summed) x 2**-24 ~ 1e-5 relative, ~1e-4 in all
+    rows = [json.loads((run / "stats.jsonl").read_text().splitlines()[0]) for run in (one, two)]
+    for key in ("d_loss", "g_loss", "cycle", "semantic"):
+        assert rows[1][key] == pytest.approx(rows[0][key], rel=1e-4), key
     for name in ("to_handwritten", "to_typed", "D_handwritten", "D_typed"):
         a = load_file(two / "checkpoints" / f"{name}.safetensors")
         b = load_file(one / "checkpoints" / f"{name}.safetensors")

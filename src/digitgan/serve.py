@@ -9,6 +9,8 @@ a 422 whose ``detail`` is one line a person can act on. No path is ever taken fr
 request: the page and the API docs are files read once from the installed package.
 """
 
+# (No ``from __future__ import annotations`` here: FastAPI reads each route's annotations,
+# and the run parameter's enum of served names is made per app, inside create_app.)
 import json
 import os
 from enum import Enum

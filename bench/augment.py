@@ -25,16 +25,16 @@ from seed_vs_tutorial import cpu_name
 from digitgan.checkpoint import load_generator
 from digitgan.data import load_dataset
 from digitgan.evaluator import accuracy, fit_classifier
-from digitgan.sampling import generate, sample_labels
+from digitgan.synthetic import draw_labelled
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def synthetic(run: Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What digitgan dataset --seed 0 writes as its training digits."""
     G, cfg = load_generator(run)
-    labels = sample_labels(cfg, n)
-    with torch.inference_mode():
-        return generate(G, n, 0, cfg.latent_dim, labels, as_uint8=True)[:, 0], labels
+    images, labels = draw_labelled(G, cfg, n, seed=0)
+    return torch.from_numpy(images), labels
 
 
 def rows(args: argparse.Namespace) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

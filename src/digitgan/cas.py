@@ -30,15 +30,19 @@ def classifier_accuracy(
     return accuracy(net, load_dataset("mnist", data_root, "test"))
 
 
+def require_labels(labels: torch.Tensor | None) -> None:
+    if labels is None:
+        raise UserError(
+            "--cas needs the digits' labels: a conditional run (cgan, cdcgan), or an .npz with 'labels'"
+        )
+
+
 def classification_accuracy_score(
     images: torch.Tensor, labels: torch.Tensor | None, data_root, epochs: int = 4, seed: int = 0
 ) -> dict:
     """CAS of uint8 ``images`` (N, 28, 28) with their ``labels``, and the real floor: the same
     classifier, steps and seed on N real training digits (a seeded random choice)."""
-    if labels is None:
-        raise UserError(
-            "--cas needs the digits' labels: a conditional run (cgan, cdcgan), or an .npz with 'labels'"
-        )
+    require_labels(labels)
     start = time.perf_counter()
     n = len(images)
     cas = classifier_accuracy(images, labels.long(), data_root, epochs, seed)

@@ -91,10 +91,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         name, data_root, dataset = args.run_dir.name, args.data_root or cfg.data_root, cfg.dataset
         source = {"run": str(args.run_dir), "seed": args.seed}
         out = out or args.run_dir / "metrics.json"
-    if args.cas and labels is None:
-        raise UserError(
-            "--cas needs the digits' labels: a conditional run (cgan, cdcgan), or an .npz with 'labels'"
-        )
+    if args.cas:
+        from digitgan.cas import require_labels
+
+        require_labels(labels)  # before anything is generated or trained
     if out is not None and not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
     evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
@@ -185,13 +185,10 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
     from digitgan.checkpoint import load_generator
-    from digitgan.sampling import interpolate, strip_and_gif
+    from digitgan.sampling import check_walk, interpolate, strip_and_gif
 
     G, cfg = load_generator(args.run_dir)
-    if args.digits is not None and not cfg.conditional:
-        raise UserError(
-            f"{args.run_dir} is an unconditional run ({cfg.preset}): --digits needs cgan or cdcgan"
-        )
+    check_walk(cfg, args.digits, str(args.run_dir))
     kind, (a, b) = ("digits", args.digits) if args.digits is not None else ("seeds", args.seeds)
     png = args.out or args.run_dir / f"interpolation-{kind}-{a}-{b}.png"
     if png.suffix != ".png" or not png.parent.is_dir():

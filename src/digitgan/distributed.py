@@ -89,9 +89,13 @@ def global_rows(local: int) -> int:
     return local * world()
 
 
-def reduce_gradients(grads: list[torch.Tensor]) -> None:
-    """Average ``grads`` over the ranks, in place, with one flat all-reduce."""
-    if world() == 1 or not grads:
+def reduce_gradients(grads: list[torch.Tensor | None]) -> None:
+    """Average ``grads`` over the ranks, in place, with one flat all-reduce (a None, a
+    parameter without a gradient, is skipped on every rank alike)."""
+    if world() == 1:
+        return  # nothing built per step in a single process
+    grads = [g for g in grads if g is not None]
+    if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)

@@ -36,7 +36,7 @@ class LeanAdam:
         (distributed.py): every family's every update passes here."""
         if grads is None:
             grads = [p.grad for p in self.params]
-        distributed.reduce_gradients([g for g in grads if g is not None])
+        distributed.reduce_gradients(grads)
         self._update(grads)
 
     def _update(self, grads: list[torch.Tensor | None]) -> None:

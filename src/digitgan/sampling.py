@@ -161,6 +161,14 @@ def walk_gif_bytes(images: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
+def check_walk(cfg: TrainConfig, digits: tuple[int, int] | None, name: str) -> None:
+    """A walk between digits needs a conditional run: for ``digitgan interpolate`` and the server."""
+    if digits is not None and not cfg.conditional:
+        raise UserError(
+            f"{name} is an unconditional run ({cfg.preset}): a walk between digits needs cgan or cdcgan"
+        )
+
+
 def strip_and_gif(images: torch.Tensor, png: Path, gif: Path) -> None:
     """Write a walk as a one-row PNG strip and as a GIF that goes there and back."""
     atomic_write_bytes(png, grid_png_bytes(images, nrow=images.shape[0]))

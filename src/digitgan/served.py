@@ -23,6 +23,7 @@ from digitgan.config import TrainConfig
 from digitgan.data import to_uint8
 from digitgan.errors import UserError
 from digitgan.sampling import (
+    check_walk,
     generate,
     grid_png_bytes,
     interpolate,
@@ -150,10 +151,7 @@ def walk(
 ) -> torch.Tensor:
     """``digitgan interpolate``'s walk: (steps, 1, 28, 28)."""
     _need_generator(run)
-    if digits is not None and not run.cfg.conditional:
-        raise UserError(
-            f"{run.name} is an unconditional run ({run.cfg.preset}): a walk between digits needs cgan or cdcgan"
-        )
+    check_walk(run.cfg, digits, run.name)
     if seeds is None and digits is None:
         raise UserError("give seeds=A,B (a walk between two noise seeds) or digits=A,B (between two digits)")
     with run.lock, torch.inference_mode():

@@ -41,6 +41,14 @@ def idx_labels(labels: np.ndarray) -> bytes:
     return struct.pack(">II", LABEL_MAGIC, len(labels)) + labels.astype(np.uint8).tobytes()
 
 
+def draw_labelled(G: torch.nn.Module, cfg, count: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:
+    """``count`` digits of a conditional G, balanced (0-9 in turn): uint8 (N, 28, 28) and labels."""
+    labels = sample_labels(cfg, count)
+    with torch.inference_mode():
+        images = generate(G, count, seed, cfg.latent_dim, labels, as_uint8=True)[:, 0].numpy()
+    return images, labels
+
+
 def check_request(out: Path, n: int, test_n: int, force: bool) -> None:
     if not 1 <= n <= MAX_TRAIN:
         raise UserError(f"--n must be between 1 and {MAX_TRAIN:,}, got {n}")
@@ -73,9 +81,7 @@ def write_dataset(run_dir: Path, out: Path, n: int, test_n: int, seed: int, forc
     raw.mkdir(parents=True, exist_ok=True)
     sums = {}
     for split, count, split_seed in (("train", n, seed), ("test", test_n, seed + 1)):
-        labels = sample_labels(cfg, count)
-        with torch.inference_mode():
-            images = generate(G, count, split_seed, cfg.latent_dim, labels, as_uint8=True)[:, 0].numpy()
+        images, labels = draw_labelled(G, cfg, count, split_seed)
         for name, data in zip(
             SPLIT_FILES[split], (idx_images(images), idx_labels(labels.numpy())), strict=True
         ):

@@ -381,3 +381,35 @@ def test_two_hosts_in_network_namespaces(two_hosts, data_root, tmp_path):
     (run,) = (tmp_path / "host0").iterdir()
     assert not (tmp_path / "host1").exists()
     assert_same_training(run, one_process(data_root, tmp_path / "one"), steps=12)
+
+
+def test_gpus_under_torchrun_get_syncbatchnorm_and_the_ema_copy_keeps_plain_batchnorm(monkeypatch):
+    """With nccl (GPUs under torchrun) G's and D's BatchNorm become SyncBatchNorm, in place:
+    the same parameter objects (the optimisers keep them), the same state keys (checkpoints
+    interchange with single-process runs); the EMA copy, whose standing statistics rank 0
+    gathers alone, keeps plain BatchNorm. With gloo nothing changes."""
+    from digitgan import distributed
+    from digitgan.trainer import Trainer
+
+    cfg = make_config("dcgan", hidden_dim=8, precision="fp32", channels_last=False)
+    plain = Trainer(cfg, torch.device("cpu"))
+    monkeypatch.setattr(distributed, "world", lambda: 2)
+    monkeypatch.setattr(distributed, "backend", lambda: "gloo")
+    on_cpus = Trainer(cfg, torch.device("cpu"))
+    monkeypatch.setattr(distributed, "backend", lambda: "nccl")
+    on_gpus = Trainer(cfg, torch.device("cpu"))
+
+    def kinds(module):
+        return {
+            type(m).__name__ for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        }
+
+    assert kinds(plain.G) == kinds(plain.D) == kinds(on_cpus.G) == kinds(on_cpus.D) == {"BatchNorm2d"}
+    assert kinds(on_gpus.G) == kinds(on_gpus.D) == {"SyncBatchNorm"}
+    assert kinds(on_gpus.ema.module) == {"BatchNorm2d"}
+    optimised = {id(p) for group in on_gpus.opt_g.opt.param_groups for p in group["params"]}
+    assert optimised == {id(p) for p in on_gpus.G.parameters()}
+    assert {id(p) for p in on_gpus.D.parameters()} == {id(p) for p in on_gpus.d_params}
+    assert on_gpus.state()[0].keys() == plain.state()[0].keys()
+    z = torch.randn(4, cfg.latent_dim)
+    assert torch.equal(on_gpus.G.eval()(z), plain.G.eval()(z))  # eval mode: no collective

@@ -13,8 +13,9 @@ averaged over ranks with one flat all-reduce per optimiser step (:func:`reduce_g
 as StyleGAN2-ADA/StyleGAN3 do, rather than the DistributedDataParallel wrapper, whose
 reducer cannot follow the double backward of R1 and WGAN-GP penalties nor a D that runs
 without gradients in G's phase). Each rank's loss is the mean over its slice, so the
-average of the ranks' gradients is the global batch's gradient. What still couples a
-batch (BatchNorm's statistics, minibatch standard deviation, mode-seeking pairs) is
+average of the ranks' gradients is the global batch's gradient. BatchNorm is
+SyncBatchNorm on GPUs (:func:`sync_batchnorm`); what else couples a batch (BatchNorm on
+CPUs, minibatch standard deviation, mode-seeking pairs, top-k's choice of fakes) is
 computed per rank over its slice: see the README.
 """
 
@@ -87,6 +88,19 @@ def gather_rows(local: torch.Tensor) -> torch.Tensor:
 def global_rows(local: int) -> int:
     """How many rows to draw so that every rank can slice its ``local`` ones from one stream."""
     return local * world()
+
+
+def sync_batchnorm(*modules: torch.nn.Module) -> None:
+    """On GPUs under torchrun (nccl), replace the BatchNorm layers of ``modules``, in place,
+    by SyncBatchNorm, whose statistics are those of the global batch; the parameters stay
+    the same objects, so optimisers and checkpoints are unchanged. Elsewhere (one process,
+    or gloo on CPUs, where PyTorch's SyncBatchNorm does not run) a no-op: each rank's
+    BatchNorm sees its own slice."""
+    if world() == 1 or backend() != "nccl":
+        return
+    for module in modules:
+        converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        assert converted is module, "a bare BatchNorm layer cannot be converted in place"
 
 
 def reduce_gradients(grads: list[torch.Tensor | None]) -> None:

@@ -161,6 +161,9 @@ class Trainer:
         self.opt_d = LeanAdam(self.D.parameters(), lr=lr_d, betas=(cfg.beta1, cfg.beta2))
         self.d_params = list(self.D.parameters())
         self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        # GPUs under torchrun: BatchNorm over the global batch. After the EMA copy, which keeps
+        # plain BatchNorm: its standing statistics are gathered on rank 0 alone.
+        distributed.sync_batchnorm(self.G, self.D)
         self._sampler: tuple[int, torch.nn.Module | None] = (-1, None)
         self.d_steps = 0
         self.last_g: dict[str, torch.Tensor] = {}  # outputs of the latest G step

@@ -15,7 +15,7 @@ from torch.nn.utils import parametrize
 from digitgan.cli import main
 from digitgan.config import GAN_PRESETS, make_config
 from digitgan.errors import UserError
-from digitgan.losses import HingeLoss, gradient_penalty, r1_penalty
+from digitgan.losses import BCELoss, HingeLoss, gradient_penalty, r1_penalty
 from digitgan.networks import build_networks
 from digitgan.trainer import EMA, Trainer
 from digitgan.training_loop import train
@@ -379,3 +379,33 @@ def test_mode_seeking_pairs_share_their_label_and_weigh_the_ratio(preset, overri
     fake = torch.rand(9, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     ratio = (fake[:4] - fake[4:8]).abs().mean() / (z[:4] - z[4:8]).abs().mean()
     assert torch.isclose(torch.as_tensor(trainer.mode_seeking_term(z, fake)), 2.0 / (ratio + 1e-5))
+
+
+@pytest.mark.parametrize("objective", [BCELoss(), HingeLoss()])
+def test_top_k_generator_loss_learns_only_from_the_fakes_d_rates_most_real(objective):
+    """Top-k training (Sinha et al. 2020): G's loss is the mean over the ``keep`` fakes with
+    the highest D outputs, and the others get no gradient at all."""
+    scores = torch.tensor([0.3, -2.0, 1.5, -0.1, 0.9])
+    D = lambda x, labels=None: x.flatten(1).sum(1)  # noqa: E731 - D(x) = the given score
+    fake = scores.clone().view(5, 1).requires_grad_()
+    loss = objective.g_loss(D, fake, keep=2)
+    all_fakes = objective.g_loss(D, fake.detach())
+    assert torch.isclose(loss, objective.g_loss(D, fake.detach()[[2, 4]]))  # 1.5 and 0.9
+    assert not torch.isclose(loss, all_fakes)
+    (grad,) = torch.autograd.grad(loss, fake)
+    assert (grad[[0, 1, 3]] == 0).all() and (grad[[2, 4]] != 0).all()
+    assert torch.equal(objective.g_loss(D, fake.detach(), keep=5), all_fakes)
+
+
+def test_top_k_share_goes_from_all_to_the_flag_over_the_run():
+    cfg = make_config("cgan", top_k=0.5, hidden_dim=8)
+    trainer = Trainer(cfg, torch.device("cpu"), total_steps=100)
+    assert trainer.fast_step is None  # the hand-written seed step has no top-k
+    keeps = []
+    for steps in (0, 50, 100, 150):
+        trainer.d_steps = steps
+        keeps.append(trainer.g_keep(64))
+    assert keeps == [64, 48, 32, 32]
+    assert Trainer(make_config("cgan", hidden_dim=8), torch.device("cpu")).g_keep(64) is None
+    with pytest.raises(UserError, match="--top-k must lie in"):
+        make_config("cgan", top_k=0.0).validate()

@@ -122,6 +122,8 @@ BAD_FLAGS = {
     "unknown precision": (["--precision", "fp8"], "--precision"),
     "bf16 on the tutorial's MLPs": (["--precision", "bf16"], "--precision"),
     "channels_last on the tutorial's MLPs": (["--channels-last"], "--channels-last"),
+    "top-k share of 0": (["--top-k", "0"], "--top-k"),
+    "top-k share above 1": (["--top-k", "1.5"], "--top-k"),
 }
 
 

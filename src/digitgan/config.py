@@ -38,6 +38,7 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty on real digits (gamma / 2) E||grad D(x)||^2; 0 = off
     r1_every: int = 16  # lazy regularisation: the penalty every N-th D step, scaled by N
     mode_seeking: float = 0.0  # weight of the mode-seeking term (Mao et al. 2019); 0 = off
+    top_k: float = 1.0  # share of fakes G learns from at the run's end (Sinha et al. 2020); 1 = all
     lr_d: float | None = None  # D's learning rate when it differs from G's (TTUR); None = lr
     # arithmetic of the convolutional networks' steps (arithmetic.py)
     precision: str = "fp32"  # fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where native)
@@ -110,6 +111,7 @@ class TrainConfig:
             (self.r1_gamma >= 0, f"--r1-gamma must be >= 0 (0 = off), got {self.r1_gamma}"),
             (self.mode_seeking >= 0, f"--mode-seeking must be >= 0 (0 = off), got {self.mode_seeking}"),
             (self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}"),
+            (0 < self.top_k <= 1, f"--top-k must lie in (0, 1] (1 = off), got {self.top_k}"),
             (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),

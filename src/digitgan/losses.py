@@ -1,8 +1,8 @@
 """Adversarial objectives behind one interface.
 
 ``d_loss(D, real, fake, real_labels, fake_labels)`` returns the discriminator's loss
-(penalties included) and its raw outputs on real and fake; ``g_loss(D, fake, labels)`` the
-generator's. ``score`` turns raw outputs into the logged D(x) / D(G(z)): a probability for
+(penalties included) and its raw outputs on real and fake; ``g_loss(D, fake, labels, keep)`` the
+generator's, over the ``keep`` fakes D rates most real when given (top-k training). ``score`` turns raw outputs into the logged D(x) / D(G(z)): a probability for
 BCE, the mean critic value otherwise.
 """
 
@@ -25,6 +25,16 @@ def _both(D: nn.Module, real, fake, real_labels, fake_labels) -> tuple[torch.Ten
     return D(real, real_labels), D(fake, fake_labels)
 
 
+def best_mean(losses: torch.Tensor, keep: int | None) -> torch.Tensor:
+    """The mean of G's per-sample ``losses`` over the ``keep`` smallest, the fakes D rates most
+    real (top-k training, Sinha et al. 2020: the worst fakes' gradients point G the wrong
+    way), or over all of them when ``keep`` is None."""
+    losses = losses.flatten()
+    if keep is None or keep >= losses.numel():
+        return losses.mean()
+    return losses.topk(keep, largest=False, sorted=False).values.mean()
+
+
 class BCELoss:
     """The original GAN objective as the tutorial writes it (Goodfellow et al. 2014, with the
     non-saturating generator loss): ``BCE(D(x), 1) + BCE(D(G(z)), 0)`` for D and
@@ -36,8 +46,8 @@ class BCELoss:
         loss = F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
         return loss, real_out.detach(), fake_out.detach()
 
-    def g_loss(self, D, fake, labels=None):
-        return F.softplus(-D(fake, labels)).mean()
+    def g_loss(self, D, fake, labels=None, keep=None):
+        return best_mean(F.softplus(-D(fake, labels)), keep)
 
     @staticmethod
     def score(out: torch.Tensor) -> torch.Tensor:
@@ -48,8 +58,8 @@ class BCELoss:
 class _CriticLoss:
     """Objectives whose G minimises -E[D(G(z))] and whose D(x) is logged as the mean raw output."""
 
-    def g_loss(self, D, fake, labels=None):
-        return -D(fake, labels).mean()
+    def g_loss(self, D, fake, labels=None, keep=None):
+        return best_mean(-D(fake, labels), keep)
 
     @staticmethod
     def score(out: torch.Tensor) -> torch.Tensor:

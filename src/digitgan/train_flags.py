@@ -99,6 +99,12 @@ def _model_flags(g, d) -> None:
         help="weight of the mode-seeking term on pairs of G's digits with one label (Mao et al. 2019), 0 = off",
     )
     g.add_argument(
+        "--top-k",
+        type=at.number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+        help="G learns from the share of its fakes D rates most real, going from 1 to this share "
+        "over the run (top-k training, Sinha et al. 2020); 1 = off",
+    )
+    g.add_argument(
         "--ema-decay", type=at.unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})"
     )
     g.add_argument("--latent-dim", type=at.positive_int, help=f"size of z (seed: {d.latent_dim})")

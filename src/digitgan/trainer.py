@@ -146,8 +146,10 @@ class Trainer:
     ``fast=False`` trains the tutorial's GAN through autograd instead of mlp_step.py (for
     tests and benchmarks)."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, fast: bool = True) -> None:
-        self.cfg, self.device = cfg, device
+    def __init__(
+        self, cfg: TrainConfig, device: torch.device, fast: bool = True, total_steps: int | None = None
+    ) -> None:
+        self.cfg, self.device, self.total_steps = cfg, device, total_steps
         seed_everything(cfg.seed)
         self.noise_rng = torch.Generator(device=device).manual_seed(cfg.seed + 2)
         self.G, self.D = (m.to(device) for m in build_networks(cfg))
@@ -173,7 +175,7 @@ class Trainer:
             fast_step_for(
                 self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
             )
-            if fast and cfg.r1_gamma == 0 and cfg.mode_seeking == 0  # the hand-written step has neither
+            if fast and cfg.r1_gamma == 0 and cfg.mode_seeking == 0 and cfg.top_k == 1  # hand-written: none
             else None
         )
 
@@ -316,6 +318,15 @@ class Trainer:
         ratio = (fake[:h] - fake[h : 2 * h]).abs().mean() / (z[:h] - z[h : 2 * h]).abs().mean()
         return self.cfg.mode_seeking / (ratio + 1e-5)
 
+    def g_keep(self, batch: int) -> int | None:
+        """Top-k training (Sinha et al. 2020): how many of this G step's ``batch`` fakes G
+        learns from, a share going linearly from 1 to ``cfg.top_k`` over the run's D steps;
+        None (all) when off. Under torchrun each rank keeps its share of its own slice."""
+        if self.cfg.top_k == 1:
+            return None
+        progress = min(1.0, self.d_steps / self.total_steps) if self.total_steps else 1.0
+        return max(1, round(batch * (1 - (1 - self.cfg.top_k) * progress)))
+
     def set_cluster_shares(self, shares: torch.Tensor) -> None:
         """Self-conditioning: how often G (and its EMA copy) draws each cluster."""
         for G in [self.G] + ([self.ema.module] if self.ema is not None else []):
@@ -371,7 +382,7 @@ class Trainer:
             set_requires_grad(self.d_params, False)
             with self.arith.autocast():
                 fake = G(z, g_labels)
-                g_loss = objective.g_loss(D, fake, g_labels) + self.mode_seeking_term(z, fake)
+                g_loss = objective.g_loss(D, fake, g_labels, self.g_keep(B)) + self.mode_seeking_term(z, fake)
             self.opt_g.zero_grad()
             g_loss.backward()
             self.opt_g.step()

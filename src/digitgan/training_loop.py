@@ -62,7 +62,7 @@ def build_trainer(cfg: TrainConfig, device: torch.device, total_steps: int, stre
         from digitgan.cycle_trainer import CycleTrainer
 
         return CycleTrainer(cfg, device, total_steps, stream)
-    return Trainer(cfg, device)
+    return Trainer(cfg, device, total_steps=total_steps)
 
 
 class Training:

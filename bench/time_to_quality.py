@@ -1,11 +1,15 @@
-"""Time to quality: FID and IS against seconds of training, for one preset.
+"""Time to quality: FID and IS against minutes of training, for every noise-to-digit preset.
 
-    python bench/time_to_quality.py --preset seed --data-root ../shared/data --budget 300 --interval 30
+    python bench/time_to_quality.py --data-root ../shared/data              # all six, 10 min each
+    python bench/time_to_quality.py --presets seed cdcgan --budget 300 --interval 30
 
-Trains the preset for a fixed wall-clock budget of training time, and every --interval
-seconds scores --n digits from fixed noise with the evaluator (evaluation time is not
-counted against the budget). Writes the curve as JSON and a plot (two panels, FID on a log
-scale and IS, with the real-data floor dashed) under bench/results/.
+Trains each preset at its default settings for a fixed budget of training time and, every
+--interval seconds, scores --n digits from fixed noise (the EMA generator, as `sample` and
+`evaluate` use) with the evaluator; evaluation time is not counted against the budget.
+Prints a table of the minutes each preset needed to reach FID <= 5x the real-data floor
+and IS >= 9.5 (issue 13's goals; the floor is computed at the same n), and writes the
+curves as JSON and one plot under --out. `cyclegan` is a translator, not a noise-to-digit
+GAN, and is not timed here.
 """
 
 from __future__ import annotations
@@ -20,98 +24,154 @@ import matplotlib
 matplotlib.use("Agg")  # headless
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from seed_vs_tutorial import cpu_name  # noqa: E402
 
 from digitgan.config import GAN_PRESETS, make_config  # noqa: E402
-from digitgan.data import endless_batches, load_dataset, to_uint8  # noqa: E402
+from digitgan.data import endless_batches, load_dataset  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
-from digitgan.sampling import (
-    generate,  # noqa: E402
-    sample_labels,  # noqa: E402
-)
+from digitgan.sampling import generate, sample_labels  # noqa: E402
 from digitgan.trainer import Trainer  # noqa: E402
 
+PRESETS = ["seed", "cgan", "dcgan", "wgan-gp", "cdcgan", "scdcgan"]
+FID_TIMES_FLOOR, IS_GOAL = 5.0, 9.5
+CHECK_EVERY = 10  # steps between looks at the clock
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="seed", choices=sorted(GAN_PRESETS))
-    p.add_argument("--data-root", default="../shared/data")
-    p.add_argument("--budget", type=float, default=300, help="seconds of training")
-    p.add_argument("--interval", type=float, default=30, help="seconds of training between evaluations")
-    p.add_argument("--n", type=int, default=5000, help="digits per evaluation")
-    p.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache)")
-    p.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = p.parse_args()
 
-    cfg = make_config(args.preset, data_root=args.data_root, device="cpu")
-    evaluator = ensure_evaluator(args.evaluator, args.data_root)
-    ref = reference(evaluator, args.data_root)
-    real = floor(ref, args.n)
+def train_curve(preset: str, args, evaluator, ref) -> list[dict]:
+    """Train ``preset`` for ``args.budget`` seconds; FID and IS every ``args.interval``."""
+    cfg = make_config(preset, data_root=args.data_root, device="cpu", seed=args.seed)
     data = load_dataset(cfg.dataset, cfg.data_root)
     images, labels = data.images, data.labels
     trainer = Trainer(cfg, images.device)
     if cfg.clusters:  # self-conditioning: the clusters stand in for the labels, as in training
         labels = trainer.fit_clusters(images).assignment
-    rng = torch.Generator().manual_seed(cfg.seed + 1)
-    batches = endless_batches(images, labels, cfg.batch_size, rng)
+    batches = endless_batches(images, labels, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
 
-    def evaluate(seconds: float, steps: int) -> dict:
-        labels = sample_labels(cfg, args.n)
-        fakes = to_uint8(generate(trainer.sampler, args.n, seed=0, latent_dim=cfg.latent_dim, labels=labels))[
-            :, 0
-        ]
+    def scores(seconds: float, steps: int) -> dict:
+        fakes = generate(
+            trainer.sampler, args.n, 0, cfg.latent_dim, sample_labels(cfg, args.n), as_uint8=True
+        )
         row = {"train_s": seconds, "steps": steps, "epochs": steps * cfg.batch_size / len(images)}
-        row.update(quick_scores(fakes, evaluator, ref))
+        row.update(quick_scores(fakes[:, 0], evaluator, ref))
         print(
-            f"{seconds:8.1f} s  {steps:7d} steps  {row['epochs']:6.2f} epochs  FID {row['fid']:9.3f}  IS {row['is']:.3f}"
+            f"{preset:8s} {seconds:7.1f} s {row['epochs']:7.2f} epochs  FID {row['fid']:8.2f}  IS {row['is']:.3f}"
         )
         return row
 
-    curve = [evaluate(0.0, 0)]
-    trained, steps = 0.0, 0
-    next_eval = args.interval
-    while trained < args.budget:
+    curve, trained, steps = [scores(0.0, 0)], 0.0, 0
+    while trained < args.budget - 1e-9:
+        target = min(trained + args.interval, args.budget)
         start = time.perf_counter()
-        while time.perf_counter() - start < min(next_eval, args.budget) - trained:
-            for _ in range(50):  # check the clock every 50 steps
+        while trained + time.perf_counter() - start < target:
+            for _ in range(CHECK_EVERY):
                 trainer.step(*next(batches))
-            steps += 50
+            steps += CHECK_EVERY
         trained += time.perf_counter() - start
-        curve.append(evaluate(trained, steps))
-        next_eval += args.interval
+        curve.append(scores(trained, steps))
+    return curve
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"time_to_quality-{args.preset}"
-    result = {
-        "preset": args.preset,
-        "n": args.n,
-        "budget_s": args.budget,
-        "evaluator_accuracy": evaluator.accuracy,
-        "real_floor": {"fid": real["fid"], "is": real["is"]},
-        "curve": curve,
-        "threads": torch.get_num_threads(),
+
+def minutes_to(curve: list[dict], reached) -> float | None:
+    """Training minutes at the first evaluation that meets ``reached``, None if none does."""
+    return next((row["train_s"] / 60 for row in curve if reached(row)), None)
+
+
+def summary(curve: list[dict], real: dict) -> dict:
+    return {
+        "minutes_to_fid_goal": minutes_to(curve, lambda r: r["fid"] <= FID_TIMES_FLOOR * real["fid"]),
+        "minutes_to_is_goal": minutes_to(curve, lambda r: r["is"] >= IS_GOAL),
+        "best_fid": min(r["fid"] for r in curve),
+        "best_is": max(r["is"] for r in curve),
+        "final": {k: curve[-1][k] for k in ("train_s", "epochs", "fid", "is")},
     }
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
 
-    fig, (ax_fid, ax_is) = plt.subplots(1, 2, figsize=(10, 3.8))
-    xs = [r["train_s"] for r in curve]
-    ax_fid.plot(xs, [r["fid"] for r in curve], marker="o")
-    ax_fid.axhline(real["fid"], linestyle="--", color="gray", label="real-data floor")
+
+def print_table(results: dict, real: dict, budget_min: float) -> None:
+    def when(m):
+        return f"{m:.1f}" if m is not None else f"not in {budget_min:g}"
+
+    print(
+        f"\nreal floor at this n: FID {real['fid']:.2f} (goal <= {FID_TIMES_FLOOR * real['fid']:.2f}), IS {real['is']:.2f}"
+    )
+    print(
+        "| preset | minutes to FID <= 5x floor | minutes to IS >= 9.5 | best FID | best IS | epochs in budget |"
+    )
+    print("|---|---|---|---|---|---|")
+    for preset, r in results.items():
+        s = r["summary"]
+        print(
+            f"| `{preset}` | {when(s['minutes_to_fid_goal'])} | {when(s['minutes_to_is_goal'])} | "
+            f"{s['best_fid']:.1f} | {s['best_is']:.2f} | {s['final']['epochs']:.1f} |"
+        )
+
+
+def plot(results: dict, real: dict, path: Path, title: str) -> None:
+    fig, (ax_fid, ax_is) = plt.subplots(1, 2, figsize=(11, 4))
+    for preset, r in results.items():
+        minutes = [row["train_s"] / 60 for row in r["curve"]]
+        ax_fid.plot(minutes, [row["fid"] for row in r["curve"]], marker=".", label=preset)
+        ax_is.plot(minutes, [row["is"] for row in r["curve"]], marker=".", label=preset)
+    ax_fid.axhline(FID_TIMES_FLOOR * real["fid"], linestyle="--", color="black", label="5x real floor")
+    ax_fid.axhline(real["fid"], linestyle=":", color="gray", label="real floor")
+    ax_is.axhline(IS_GOAL, linestyle="--", color="black", label=f"IS {IS_GOAL}")
+    ax_is.axhline(real["is"], linestyle=":", color="gray", label="real floor")
     ax_fid.set(
         yscale="log",
-        xlabel="training seconds",
+        xlabel="training minutes",
         ylabel="FID (evaluator features)",
         title="FID, lower is better",
     )
-    ax_is.plot(xs, [r["is"] for r in curve], marker="o")
-    ax_is.axhline(real["is"], linestyle="--", color="gray", label="real-data floor")
-    ax_is.set(xlabel="training seconds", ylabel="classifier IS", title="IS, higher is better (max 10)")
+    ax_is.set(
+        xlabel="training minutes", ylabel="classifier IS", title="IS, higher is better (max 10)", ylim=(1, 10)
+    )
     for ax in (ax_fid, ax_is):
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{args.preset}: time to quality (n = {args.n}, {torch.get_num_threads()} CPU threads)")
+    ax_is.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(stem.with_suffix(".png"), dpi=90)
+    fig.savefig(path, dpi=90)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--presets", nargs="+", default=PRESETS, choices=sorted(GAN_PRESETS))
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--budget", type=float, default=600, help="seconds of training per preset")
+    p.add_argument("--interval", type=float, default=30, help="seconds of training between evaluations")
+    p.add_argument("--n", type=int, default=5000, help="digits per evaluation")
+    p.add_argument("--seed", type=int, default=0, help="training seed of every preset")
+    p.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache)")
+    p.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = p.parse_args()
+
+    evaluator = ensure_evaluator(args.evaluator, args.data_root)
+    ref = reference(evaluator, args.data_root)
+    real = floor(ref, args.n)
+    results = {}
+    for preset in args.presets:
+        curve = train_curve(preset, args, evaluator, ref)
+        results[preset] = {"curve": curve, "summary": summary(curve, real)}
+    machine = f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
+    print_table(results, real, args.budget / 60)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / "time_to_quality"
+    header = {
+        "n": args.n,
+        "budget_s": args.budget,
+        "interval_s": args.interval,
+        "seed": args.seed,
+        "machine": machine,
+    }
+    real_floor = {"fid": real["fid"], "is": real["is"]}
+    record = {
+        **header,
+        "evaluator_accuracy": evaluator.accuracy,
+        "real_floor": real_floor,
+        "presets": results,
+    }
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    plot(results, real, stem.with_suffix(".png"), f"time to quality (n = {args.n}, {machine})")
     print(f"wrote {stem}.json and {stem}.png")
 
 

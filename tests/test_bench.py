@@ -136,3 +136,22 @@ def test_ddp_throughput_benchmark(tmp_path, data_root):
         "2 processes x 1 thread",
     ]
     assert all(r["images_per_s"] > 0 and r["runs"] == [r["images_per_s"]] for r in rows)
+
+
+def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
+    """A small version of bench/time_to_quality.py: a curve per preset that starts untrained
+    and ends at the budget, minutes consistent with the curve and the goals."""
+    args = ["--presets", "seed", "cgan", "--budget", "2", "--interval", "1", "--n", "500"]
+    run_bench("time_to_quality.py", "--data-root", str(data_root), "--evaluator", str(tiny_evaluator),
+              *args, "--out", str(tmp_path))  # fmt: skip
+    result = json.loads((tmp_path / "time_to_quality.json").read_text())
+    assert (tmp_path / "time_to_quality.png").stat().st_size > 0
+    assert set(result["presets"]) == {"seed", "cgan"} and result["n"] == 500
+    goal = 5 * result["real_floor"]["fid"]
+    for preset in result["presets"].values():
+        curve, summary = preset["curve"], preset["summary"]
+        assert curve[0]["steps"] == 0 and curve[-1]["train_s"] >= 2
+        assert [r["steps"] for r in curve] == sorted(r["steps"] for r in curve) and len(curve) >= 3
+        assert summary["best_fid"] == min(r["fid"] for r in curve)
+        reached = [r["train_s"] / 60 for r in curve if r["fid"] <= goal]
+        assert summary["minutes_to_fid_goal"] == (reached[0] if reached else None)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,3 +156,22 @@ def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
         assert summary["best_fid"] == min(r["fid"] for r in curve)
         reached = [r["train_s"] / 60 for r in curve if r["fid"] <= goal]
         assert summary["minutes_to_fid_goal"] == (reached[0] if reached else None)
+
+
+def test_rejection_benchmark(tmp_path, preset_runs, data_root, tiny_evaluator):
+    """A small version of bench/rejection.py: keeping everything is the first n drawn; a
+    smaller share keeps, per digit, the candidates the run's D scores highest."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from rejection import kept
+
+    labels = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1] * 10)  # 80 candidates: 40 per digit, 0 and 1 only
+    scores = torch.arange(80.0)
+    every = kept(labels, scores, 20, 1.0)  # keep 1: the first two zeros, the first two ones
+    assert sorted(every[:2].tolist()) == [0, 1] and sorted(every[2:].tolist()) == [2, 3]
+    best = kept(labels, scores, 20, 0.5)  # the better half of the first 4 zeros, then of the ones
+    assert sorted(best[:2].tolist()) == [4, 5] and sorted(best[2:].tolist()) == [6, 7]
+    out = tmp_path / "rejection.json"
+    args = ["--n", "100", "--keep", "1", "0.5", "--evaluator", str(tiny_evaluator), "--json", str(out)]
+    run_bench("rejection.py", str(preset_runs["cdcgan"]), "--data-root", str(data_root), *args)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["keep"] for r in rows] == [1.0, 0.5] and all(0 <= r["precision"] <= 1 for r in rows)

@@ -101,6 +101,12 @@ class TrainConfig:
     def convolutional(self) -> bool:
         return self.arch == "conv" or self.family == "cyclegan"
 
+    @property
+    def only_the_objective(self) -> bool:
+        """Every update is the objective's alone, with none of the terms the trainer adds:
+        no R1, no mode seeking, no top-k choice of fakes."""
+        return self.r1_gamma == 0 and self.mode_seeking == 0 and self.top_k == 1
+
     def validate(self) -> TrainConfig:
         """Raise :class:`UserError` naming the first bad value; return self when all are fine."""
         checks = [

@@ -1,9 +1,10 @@
 """Adversarial objectives behind one interface.
 
 ``d_loss(D, real, fake, real_labels, fake_labels)`` returns the discriminator's loss
-(penalties included) and its raw outputs on real and fake; ``g_loss(D, fake, labels, keep)`` the
-generator's, over the ``keep`` fakes D rates most real when given (top-k training). ``score`` turns raw outputs into the logged D(x) / D(G(z)): a probability for
-BCE, the mean critic value otherwise.
+(penalties included) and its raw outputs on real and fake; ``g_loss(D, fake, labels, keep)``
+the generator's, over the ``keep`` fakes D rates most real when given (top-k training).
+``score`` turns raw outputs into the logged D(x) / D(G(z)): a probability for BCE, the
+mean critic value otherwise.
 """
 
 from __future__ import annotations

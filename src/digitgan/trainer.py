@@ -175,7 +175,7 @@ class Trainer:
             fast_step_for(
                 self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
             )
-            if fast and cfg.r1_gamma == 0 and cfg.mode_seeking == 0 and cfg.top_k == 1  # hand-written: none
+            if fast and cfg.only_the_objective  # the hand-written step adds no other term
             else None
         )
 
@@ -320,8 +320,9 @@ class Trainer:
 
     def g_keep(self, batch: int) -> int | None:
         """Top-k training (Sinha et al. 2020): how many of this G step's ``batch`` fakes G
-        learns from, a share going linearly from 1 to ``cfg.top_k`` over the run's D steps;
-        None (all) when off. Under torchrun each rank keeps its share of its own slice."""
+        learns from, a share going linearly from 1 to ``cfg.top_k`` over the run's D steps
+        (``cfg.top_k`` from the start when the run's length is not given); None (all) when
+        off. Under torchrun each rank keeps its share of its own slice."""
         if self.cfg.top_k == 1:
             return None
         progress = min(1.0, self.d_steps / self.total_steps) if self.total_steps else 1.0

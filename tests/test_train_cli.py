@@ -124,6 +124,7 @@ BAD_FLAGS = {
     "channels_last on the tutorial's MLPs": (["--channels-last"], "--channels-last"),
     "top-k share of 0": (["--top-k", "0"], "--top-k"),
     "top-k share above 1": (["--top-k", "1.5"], "--top-k"),
+    "class head on the tutorial's unconditional MLPs": (["--aux-classifier", "1"], "--aux-classifier"),
 }
 
 

@@ -39,6 +39,7 @@ class TrainConfig:
     r1_every: int = 16  # lazy regularisation: the penalty every N-th D step, scaled by N
     mode_seeking: float = 0.0  # weight of the mode-seeking term (Mao et al. 2019); 0 = off
     top_k: float = 1.0  # share of fakes G learns from at the run's end (Sinha et al. 2020); 1 = all
+    aux_classifier: float = 0.0  # AC-GAN (Odena et al. 2017): weight of D's class head's loss; 0 = off
     lr_d: float | None = None  # D's learning rate when it differs from G's (TTUR); None = lr
     # arithmetic of the convolutional networks' steps (arithmetic.py)
     precision: str = "fp32"  # fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where native)
@@ -104,8 +105,8 @@ class TrainConfig:
     @property
     def only_the_objective(self) -> bool:
         """Every update is the objective's alone, with none of the terms the trainer adds:
-        no R1, no mode seeking, no top-k choice of fakes."""
-        return self.r1_gamma == 0 and self.mode_seeking == 0 and self.top_k == 1
+        no R1, no mode seeking, no top-k choice of fakes, no class loss."""
+        return self.r1_gamma == 0 and self.mode_seeking == 0 and self.top_k == 1 and self.aux_classifier == 0
 
     def validate(self) -> TrainConfig:
         """Raise :class:`UserError` naming the first bad value; return self when all are fine."""
@@ -118,6 +119,12 @@ class TrainConfig:
             (self.mode_seeking >= 0, f"--mode-seeking must be >= 0 (0 = off), got {self.mode_seeking}"),
             (self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}"),
             (0 < self.top_k <= 1, f"--top-k must lie in (0, 1] (1 = off), got {self.top_k}"),
+            (self.aux_classifier >= 0, f"--aux-classifier must be >= 0 (0 = off), got {self.aux_classifier}"),
+            (
+                self.aux_classifier == 0 or (self.label_classes and self.arch == "conv"),
+                "--aux-classifier gives a convolutional D a head that names the digit (or cluster): "
+                "use it with --arch conv and --conditional or --clusters",
+            ),
             (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),

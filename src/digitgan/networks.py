@@ -153,7 +153,9 @@ class ConvDiscriminator(nn.Module):
     sample), ``sn`` wraps every layer in spectral normalisation (Miyato et al. 2018).
     Conditional (``classes`` > 0: 10 digits, or k-means clusters): the label enters as
     one-hot planes concatenated to the image (the classic cDCGAN input conditioning; a
-    projection head let G collapse to one drawing per digit within a few epochs here)."""
+    projection head let G collapse to one drawing per digit within a few epochs here).
+    AC-GAN (``aux_classes`` > 0, Odena et al. 2017): D sees the image alone and a second
+    head names its class; :meth:`judge` returns both heads' logits."""
 
     def __init__(
         self,
@@ -162,6 +164,7 @@ class ConvDiscriminator(nn.Module):
         norm: str = "batch",
         sn: bool = False,
         mbstd: bool = False,
+        aux_classes: int = 0,
     ) -> None:
         super().__init__()
         self.mbstd = mbstd
@@ -183,8 +186,18 @@ class ConvDiscriminator(nn.Module):
             nn.Flatten(),  # (B, 2w * 49)
         )
         self.head = wrap(nn.Linear((2 * width + mbstd) * 49, 1))
+        self.class_head = wrap(nn.Linear((2 * width + mbstd) * 49, aux_classes)) if aux_classes else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x, labels)).view(-1).float()  # (B,) logits, fp32 under autocast too
+
+    def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """AC-GAN: (B,) real-or-fake logits and (B, aux_classes) class logits, fp32."""
+        h = self.features(x)
+        return self.head(h).view(-1).float(), self.class_head(h).float()
+
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """What the heads read, (B, (2w + mbstd) * 49)."""
         if self.classes:
             h = self.body[1:](self.first_layer(x, labels))  # (B, 2w * 49)
         else:
@@ -194,7 +207,7 @@ class ConvDiscriminator(nn.Module):
             # spread as one more feature map, so D can see a G that draws everything alike.
             spread = h.std(0, unbiased=False).mean().expand(h.shape[0], 49)  # (B, 49)
             h = torch.cat([h, spread], 1)
-        return self.head(h).view(-1).float()  # (B,) logits, fp32 under autocast too
+        return h
 
     def first_layer(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The first convolution of [image, K one-hot label planes] (B, 1 + K, 28, 28), done
@@ -232,8 +245,15 @@ def _mlp(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
 
 def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional, cfg.clusters)
+    # AC-GAN: the label leaves D's input for a class head
+    aux = cfg.label_classes if cfg.aux_classifier else 0
     D = ConvDiscriminator(
-        cfg.hidden_dim, cfg.label_classes, norm=cfg.d_norm, sn=cfg.spectral_norm, mbstd=cfg.minibatch_std
+        cfg.hidden_dim,
+        0 if aux else cfg.label_classes,
+        norm=cfg.d_norm,
+        sn=cfg.spectral_norm,
+        mbstd=cfg.minibatch_std,
+        aux_classes=aux,
     )
     D.batch_independent = D.batch_independent and not cfg.minibatch_std  # real and fake batches apart
     # spectral_norm keeps its own parametrisation: initialise only plain layers

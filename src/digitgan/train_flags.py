@@ -105,6 +105,13 @@ def _model_flags(g, d) -> None:
         "over the run (top-k training, Sinha et al. 2020); 1 = off",
     )
     g.add_argument(
+        "--aux-classifier",
+        type=at.nonneg_float,
+        help="AC-GAN (Odena et al. 2017): D sees the image alone and names its digit (or cluster) "
+        "with a second head; this weight on its class loss, on real digits for D and on G's "
+        "for G; 0 = off",
+    )
+    g.add_argument(
         "--ema-decay", type=at.unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})"
     )
     g.add_argument("--latent-dim", type=at.positive_int, help=f"size of z (seed: {d.latent_dim})")

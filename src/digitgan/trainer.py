@@ -140,6 +140,25 @@ def with_standing_statistics(G: torch.nn.Module, cfg: TrainConfig) -> torch.nn.M
     return G.eval()
 
 
+class ClassRecorder:
+    """An AC-GAN D as the objective calls it: each call returns the real-or-fake logits and
+    keeps the class logits, so that the class loss needs no second pass through D."""
+
+    def __init__(self, D: torch.nn.Module) -> None:
+        self.D, self.batch_independent = D, D.batch_independent
+        self.class_logits: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        logits, class_logits = self.D.judge(x)
+        self.class_logits.append(class_logits)
+        return logits
+
+    def class_loss(self, labels: torch.Tensor, rows: int) -> torch.Tensor:
+        """Cross-entropy of the first call's first ``rows`` (the real digits in a D step, all
+        of G's in a G step) against their labels."""
+        return torch.nn.functional.cross_entropy(self.class_logits[0][:rows], labels)
+
+
 class Trainer:
     """The networks, their optimisers, EMA and the noise source; :meth:`step` is one
     discriminator update, followed by a generator update every ``n_critic``-th call.
@@ -348,6 +367,12 @@ class Trainer:
             return 0.0
         return cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(self.D, real, labels)
 
+    def class_term(self, judge, labels: torch.Tensor | None, rows: int) -> torch.Tensor | float:
+        """AC-GAN: the weighted class loss of a step's first ``rows`` through ``judge``."""
+        if not isinstance(judge, ClassRecorder):
+            return 0.0
+        return self.cfg.aux_classifier * judge.class_loss(labels, rows)
+
     def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
         update if this is an ``n_critic``-th call. Returns device tensors (no
@@ -365,11 +390,12 @@ class Trainer:
         # Discriminator: real -> 1, G(z) -> 0. No graph through G: the tutorial's
         # gradients for G here are discarded before the G step anyway.
         z, fake_labels = self.latents(B)
+        judge = ClassRecorder(D) if self.cfg.aux_classifier else D
         with self.arith.autocast():
             with torch.no_grad():
                 fake = G(z, fake_labels)
-            d_loss, real_out, fake_out = objective.d_loss(D, real, fake, real_labels, fake_labels)
-            total = d_loss + self.r1_term(real, real_labels)
+            d_loss, real_out, fake_out = objective.d_loss(judge, real, fake, real_labels, fake_labels)
+            total = d_loss + self.r1_term(real, real_labels) + self.class_term(judge, real_labels, B)
         self.opt_d.zero_grad()
         total.backward()
         self.opt_d.step()
@@ -381,9 +407,13 @@ class Trainer:
             if self.cfg.mode_seeking:
                 z, g_labels = self.paired(z, g_labels)
             set_requires_grad(self.d_params, False)
+            judge = ClassRecorder(D) if self.cfg.aux_classifier else D
             with self.arith.autocast():
                 fake = G(z, g_labels)
-                g_loss = objective.g_loss(D, fake, g_labels, self.g_keep(B)) + self.mode_seeking_term(z, fake)
+                g_loss = objective.g_loss(judge, fake, g_labels, self.g_keep(B)) + self.mode_seeking_term(
+                    z, fake
+                )
+                g_loss = g_loss + self.class_term(judge, g_labels, B)
             self.opt_g.zero_grad()
             g_loss.backward()
             self.opt_g.step()

@@ -381,6 +381,14 @@ def test_mode_seeking_pairs_share_their_label_and_weigh_the_ratio(preset, overri
     assert torch.isclose(torch.as_tensor(trainer.mode_seeking_term(z, fake)), 2.0 / (ratio + 1e-5))
 
 
+def test_d_width_widens_d_alone():
+    G, D = build_networks(make_config("cdcgan", d_width=48))
+    G32, D32 = build_networks(make_config("cdcgan"))
+    assert D.body[0].out_channels == 48 and D.body[2].out_channels == 96
+    assert D32.body[0].out_channels == 32
+    assert [p.shape for p in G.parameters()] == [p.shape for p in G32.parameters()]
+
+
 @pytest.mark.parametrize("objective", [BCELoss(), HingeLoss()])
 def test_top_k_generator_loss_learns_only_from_the_fakes_d_rates_most_real(objective):
     """Top-k training (Sinha et al. 2020): G's loss is the mean over the ``keep`` fakes with

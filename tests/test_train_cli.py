@@ -125,6 +125,7 @@ BAD_FLAGS = {
     "top-k share of 0": (["--top-k", "0"], "--top-k"),
     "top-k share above 1": (["--top-k", "1.5"], "--top-k"),
     "class head on the tutorial's unconditional MLPs": (["--aux-classifier", "1"], "--aux-classifier"),
+    "D width on the tutorial's MLPs": (["--d-width", "64"], "--d-width"),
 }
 
 

@@ -29,6 +29,7 @@ class TrainConfig:
     clusters: int = 0  # self-conditioning: G and D see k-means clusters of the pixels, no labels; 0 = off
     latent_dim: int = 64
     hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
+    d_width: int | None = None  # conv D's base channel count when it differs from G's; None = hidden_dim
     d_norm: str = "batch"  # conv D: batch, layer or none
     spectral_norm: bool = False  # spectral normalisation on every D layer
     minibatch_std: bool = False  # conv D sees the batch's feature spread (against mode collapse)
@@ -129,6 +130,10 @@ class TrainConfig:
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
             (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
+            (
+                self.d_width is None or self.d_width >= 1 and self.arch == "conv" and self.family == "gan",
+                "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
+            ),
             (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
             (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
             (self.eval_every >= 0, f"--eval-every must be >= 0 (0 = off), got {self.eval_every}"),

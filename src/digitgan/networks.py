@@ -248,7 +248,7 @@ def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     # AC-GAN: the label leaves D's input for a class head
     aux = cfg.label_classes if cfg.aux_classifier else 0
     D = ConvDiscriminator(
-        cfg.hidden_dim,
+        cfg.hidden_dim if cfg.d_width is None else cfg.d_width,
         0 if aux else cfg.label_classes,
         norm=cfg.d_norm,
         sn=cfg.spectral_norm,

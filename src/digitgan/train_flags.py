@@ -114,6 +114,11 @@ def _model_flags(g, d) -> None:
     g.add_argument(
         "--ema-decay", type=at.unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})"
     )
+    g.add_argument(
+        "--d-width",
+        type=at.positive_int,
+        help="base channel count of a convolutional D, when it differs from G's --hidden-dim",
+    )
     g.add_argument("--latent-dim", type=at.positive_int, help=f"size of z (seed: {d.latent_dim})")
     g.add_argument(
         "--hidden-dim", type=at.positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})"

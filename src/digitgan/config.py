@@ -246,10 +246,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # to one drawing per digit (recall 0.03 -> 0.61 on MNIST).
     # TTUR (Heusel et al. 2017): D learns at twice G's rate, which keeps G from collapsing
     # early; with bf16 where the hardware has it and NHWC, 13 epochs in about 9 minutes on
-    # 2 cores beat the former 18 fp32 epochs (FID 7.7 against 11.5, recall 0.78 against 0.61;
-    # README: measurements).
+    # 2 cores beat the former 18 fp32 epochs (FID 7.7 against 11.5, recall 0.78 against 0.61).
+    # Batches of 64 at the same rates: twice the updates per epoch, precision 0.69 -> 0.76
+    # and requested digit 98.4% -> 99.2% (README: measurements).
     "cdcgan": {
         **_DCGAN,
+        "batch_size": 64,
         "conditional": True,
         "minibatch_std": True,
         "lr_d": 4e-4,

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from digitgan.config import make_config
 from digitgan.data import load_dataset, to_model_range
 from digitgan.errors import UserError
-from digitgan.trainer import ClassRecorder, Trainer
+from digitgan.losses import ClassRecorder
+from digitgan.trainer import Trainer
 
 
 def small(preset: str, **overrides):

@@ -14,10 +14,11 @@ from torch.nn.utils import parametrize
 
 from digitgan.cli import main
 from digitgan.config import GAN_PRESETS, make_config
+from digitgan.ema import EMA
 from digitgan.errors import UserError
 from digitgan.losses import BCELoss, HingeLoss, gradient_penalty, r1_penalty
 from digitgan.networks import build_networks
-from digitgan.trainer import EMA, Trainer
+from digitgan.trainer import Trainer
 from digitgan.training_loop import train
 
 
@@ -303,7 +304,7 @@ def test_ema_sampler_has_its_own_batchnorm_statistics(data_root):
     (and G_ema.safetensors) gets standing statistics instead: the plain average of the
     batch means of G_ema's own activations over STANDING_BATCHES batches of its own noise.
     Reproduced here from the definition; the trainer's EMA copy is left as it was."""
-    from digitgan.trainer import STANDING_BATCHES
+    from digitgan.ema import STANDING_BATCHES
 
     cfg = make_config("cdcgan", hidden_dim=8, batch_size=32, precision="fp32", channels_last=False)
     trainer = Trainer(cfg, torch.device("cpu"))

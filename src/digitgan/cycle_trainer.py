@@ -36,10 +36,11 @@ from digitgan.cyclegan import (
     translate_batches,
 )
 from digitgan.data import Digits, load_dataset, to_model_range
+from digitgan.ema import EMA
 from digitgan.guide import ensure_guide
 from digitgan.networks import dcgan_init
 from digitgan.optim import LeanAdam
-from digitgan.trainer import EMA, global_rng_state, load_global_rng_state, seed_everything, set_requires_grad
+from digitgan.trainer import global_rng_state, load_global_rng_state, seed_everything, set_requires_grad
 
 # The inference snapshot's file names: what each network does, for a reader of checkpoints/.
 TO_HANDWRITTEN, TO_TYPED = "to_handwritten", "to_typed"

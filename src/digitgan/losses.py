@@ -4,7 +4,8 @@
 (penalties included) and its raw outputs on real and fake; ``g_loss(D, fake, labels, keep)``
 the generator's, over the ``keep`` fakes D rates most real when given (top-k training).
 ``score`` turns raw outputs into the logged D(x) / D(G(z)): a probability for BCE, the
-mean critic value otherwise.
+mean critic value otherwise. :class:`ClassRecorder` stands in for an AC-GAN D in those calls
+and keeps its class logits for the class loss.
 """
 
 from __future__ import annotations
@@ -115,6 +116,25 @@ class WGANGPLoss(_CriticLoss):
         if self.gp_lambda:
             loss = loss + self.gp_lambda * gradient_penalty(D, real, fake, real_labels, self.generator)
         return loss, real_out.detach(), fake_out.detach()
+
+
+class ClassRecorder:
+    """An AC-GAN D as the objective calls it: each call returns the real-or-fake logits and
+    keeps the class logits, so that the class loss needs no second pass through D."""
+
+    def __init__(self, D: nn.Module) -> None:
+        self.D, self.batch_independent = D, D.batch_independent
+        self.class_logits: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        logits, class_logits = self.D.judge(x)
+        self.class_logits.append(class_logits)
+        return logits
+
+    def class_loss(self, labels: torch.Tensor, rows: int) -> torch.Tensor:
+        """Cross-entropy of the first call's first ``rows`` (the real digits in a D step, all
+        of G's in a G step) against their labels."""
+        return F.cross_entropy(self.class_logits[0][:rows], labels)
 
 
 LOSSES = {"bce": BCELoss, "hinge": HingeLoss, "wgan-gp": WGANGPLoss}

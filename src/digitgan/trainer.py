@@ -300,6 +300,48 @@ class Trainer:
             return 0.0
         return self.cfg.aux_classifier * judge.class_loss(labels, rows)
 
+    def judge(self) -> torch.nn.Module | ClassRecorder:
+        """D as the objectives call it: recording its class logits under AC-GAN."""
+        return ClassRecorder(self.D) if self.cfg.aux_classifier else self.D
+
+    def d_step(self, real: torch.Tensor, real_labels: torch.Tensor | None):
+        """One D update: real -> 1, G(z) -> 0, plus R1 and the class loss where on. No graph
+        through G: the tutorial's gradients for G here are discarded before the G step anyway.
+        Returns D's loss, its raw outputs on real and fake, and the fakes."""
+        z, fake_labels = self.latents(real.shape[0])
+        judge = self.judge()
+        with self.arith.autocast():
+            with torch.no_grad():
+                fake = self.G(z, fake_labels)
+            d_loss, real_out, fake_out = self.objective.d_loss(judge, real, fake, real_labels, fake_labels)
+            total = d_loss + self.r1_term(real, real_labels)
+            total = total + self.class_term(judge, real_labels, real.shape[0])
+        self.opt_d.zero_grad()
+        total.backward()
+        self.opt_d.step()
+        self.d_steps += 1
+        return d_loss, real_out, fake_out, fake
+
+    def g_step(self, batch: int) -> None:
+        """One G update on a fresh z, target 1, plus mode seeking and the class loss where
+        on; D's weights get no gradient here. Then the EMA follows G."""
+        z, g_labels = self.latents(batch)
+        if self.cfg.mode_seeking:
+            z, g_labels = self.paired(z, g_labels)
+        set_requires_grad(self.d_params, False)
+        judge = self.judge()
+        with self.arith.autocast():
+            fake = self.G(z, g_labels)
+            g_loss = self.objective.g_loss(judge, fake, g_labels, self.g_keep(batch))
+            g_loss = g_loss + self.mode_seeking_term(z, fake) + self.class_term(judge, g_labels, batch)
+        self.opt_g.zero_grad()
+        g_loss.backward()
+        self.opt_g.step()
+        set_requires_grad(self.d_params, True)
+        if self.ema is not None:
+            self.ema.update(self.G)
+        self.last_g = {"g_loss": g_loss, "fake": fake.detach()}
+
     def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
         update if this is an ``n_critic``-th call. Returns device tensors (no
@@ -311,43 +353,10 @@ class Trainer:
                 self.ema.update(self.G)
             self.last_g = {"g_loss": out["g_loss"], "fake": out["fake"]}
             return out
-        G, D, objective = self.G, self.D, self.objective
         B, real = real.shape[0], self.arith.input(real)
-        real_labels = labels if self.cfg.label_classes else None
-        # Discriminator: real -> 1, G(z) -> 0. No graph through G: the tutorial's
-        # gradients for G here are discarded before the G step anyway.
-        z, fake_labels = self.latents(B)
-        judge = ClassRecorder(D) if self.cfg.aux_classifier else D
-        with self.arith.autocast():
-            with torch.no_grad():
-                fake = G(z, fake_labels)
-            d_loss, real_out, fake_out = objective.d_loss(judge, real, fake, real_labels, fake_labels)
-            total = d_loss + self.r1_term(real, real_labels) + self.class_term(judge, real_labels, B)
-        self.opt_d.zero_grad()
-        total.backward()
-        self.opt_d.step()
-        self.d_steps += 1
-
+        d_loss, real_out, fake_out, fake = self.d_step(real, labels if self.cfg.label_classes else None)
         if self.d_steps % self.cfg.n_critic == 0:
-            # Generator: a fresh z, target 1. D's weights get no gradient here.
-            z, g_labels = self.latents(B)
-            if self.cfg.mode_seeking:
-                z, g_labels = self.paired(z, g_labels)
-            set_requires_grad(self.d_params, False)
-            judge = ClassRecorder(D) if self.cfg.aux_classifier else D
-            with self.arith.autocast():
-                fake = G(z, g_labels)
-                g_loss = objective.g_loss(judge, fake, g_labels, self.g_keep(B)) + self.mode_seeking_term(
-                    z, fake
-                )
-                g_loss = g_loss + self.class_term(judge, g_labels, B)
-            self.opt_g.zero_grad()
-            g_loss.backward()
-            self.opt_g.step()
-            set_requires_grad(self.d_params, True)
-            if self.ema is not None:
-                self.ema.update(G)
-            self.last_g = {"g_loss": g_loss, "fake": fake.detach()}
+            self.g_step(B)
         return {
             "d_loss": d_loss,
             "real_logits": real_out,

@@ -96,7 +96,8 @@ class TrainConfig:
 
     @property
     def label_classes(self) -> int:
-        """What D's label input tells apart: 10 digits, the clusters, or 0 (no label input)."""
+        """What D tells apart by label: 10 digits, the clusters, or 0 (no labels). D reads
+        the label as input planes, or under --aux-classifier names it with its class head."""
         return 10 if self.conditional else self.clusters
 
     @property

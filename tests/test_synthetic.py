@@ -153,3 +153,36 @@ def test_evaluate_cas_writes_the_score_beside_its_floor(
     assert "Classification Accuracy Score" in capsys.readouterr().out
     assert main(["report", str(run)]) == 0  # the report page shows it beside its floor
     assert "classification accuracy score (500 digits)" in (run / "report.html").read_text()
+
+
+def test_cas_n_draws_its_own_number_of_digits(preset_runs, data_root, tiny_evaluator, tmp_path):
+    out = tmp_path / "m.json"
+    run = preset_runs["cgan"]
+    args = ["evaluate", str(run), "--n", "100", "--cas", "--cas-n", "300", "--out", str(out)]
+    assert main([*args, "--data-root", str(data_root), "--evaluator", str(tiny_evaluator)]) == 0
+    report = json.loads(out.read_text())
+    assert report["n"] == 100 and report["cas"]["n"] == 300  # scored 100, the classifier learnt from 300
+
+
+CAS_BAD = {
+    "cas-n without cas": (["--cas-n", "300"], "add --cas"),
+    "cas-n above MNIST's training set": (["--cas", "--cas-n", "60001"], "between 100 and 60,000"),
+    "cas-n below 100": (["--cas", "--cas-n", "99"], "between 100 and 60,000"),
+}
+
+
+@pytest.mark.parametrize("case", CAS_BAD)
+def test_bad_cas_requests_exit_2(case, preset_runs, tmp_path, capsys):
+    flags, words = CAS_BAD[case]
+    out = tmp_path / "m.json"
+    assert exit_code(["evaluate", str(preset_runs["cgan"]), "--n", "100", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_cas_n_refuses_a_samples_file(tmp_path, capsys):
+    samples = tmp_path / "s.npz"
+    np.savez(samples, images=np.zeros((100, 28, 28), np.uint8), labels=np.arange(100) % 10)
+    assert exit_code(["evaluate", "--samples", str(samples), "--cas", "--cas-n", "300"]) == 2
+    assert "an .npz is scored as it is" in capsys.readouterr().err

@@ -250,6 +250,12 @@ def add_evaluate(sub) -> None:
         help="also the Classification Accuracy Score: a classifier trained on these digits alone, "
         "tested on MNIST's test digits, beside one trained on as many real digits",
     )
+    e.add_argument(
+        "--cas-n",
+        type=at.cas_n,
+        help="digits the --cas classifier learns from, drawn from the run with --seed (100-60,000; "
+        "default: the --n scored digits; 60000 = as many as MNIST's training set, the paper's protocol)",
+    )
 
 
 def add_dataset(sub) -> None:

@@ -61,6 +61,17 @@ def cmd_evaluator(args: argparse.Namespace) -> None:
     )
 
 
+def check_cas_request(args: argparse.Namespace, labels) -> None:
+    """--cas needs labelled digits; --cas-n draws them from a run, so it needs --cas and a run."""
+    from digitgan.cas import require_labels
+
+    if not args.cas:
+        raise UserError("--cas-n sets how many digits --cas learns from; add --cas")
+    if args.cas_n and args.samples:
+        raise UserError("--cas-n draws digits from a run; an .npz is scored as it is (drop --cas-n)")
+    require_labels(labels)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import json
     import time
@@ -92,10 +103,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         name, data_root, dataset = args.run_dir.name, args.data_root or cfg.data_root, cfg.dataset
         source = {"run": str(args.run_dir), "seed": args.seed}
         out = out or args.run_dir / "metrics.json"
-    if args.cas:
-        from digitgan.cas import require_labels
-
-        require_labels(labels)  # before anything is generated or trained
+    if args.cas or args.cas_n:
+        check_cas_request(args, labels)  # before anything is generated or trained
     if out is not None and not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
     evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
@@ -108,6 +117,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.cas:
         from digitgan.cas import classification_accuracy_score, format_cas
 
+        if args.cas_n and args.cas_n != n:
+            labels = sample_labels(cfg, args.cas_n)
+            images = generate(G, args.cas_n, args.seed, cfg.latent_dim, labels, as_uint8=True)[:, 0]
         cas = classification_accuracy_score(images, labels, data_root, seed=args.seed)
         print(format_cas(cas))
     seconds = time.perf_counter() - start

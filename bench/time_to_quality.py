@@ -2,6 +2,7 @@
 
     python bench/time_to_quality.py --data-root ../shared/data              # all six, 10 min each
     python bench/time_to_quality.py --presets seed cdcgan --budget 300 --interval 30
+    python bench/time_to_quality.py --presets cdcgan --update   # re-time one, keep the others
 
 Trains each preset at its default settings for a fixed budget of training time and, every
 --interval seconds, scores --n digits from fixed noise (the EMA generator, as `sample` and
@@ -133,6 +134,24 @@ def plot(results: dict, real: dict, path: Path, title: str) -> None:
     fig.savefig(path, dpi=90)
 
 
+def earlier_results(path: Path, header: dict) -> dict:
+    """The curves of an earlier run that ``--update`` keeps: only from the same n, budget,
+    interval and seed, so that every row of the table answers the same question."""
+    if not path.is_file():
+        raise SystemExit(f"--update: {path} not found; run without --update first")
+    earlier = json.loads(path.read_text())
+    differ = [k for k, v in header.items() if earlier.get(k) != v]
+    if differ:
+        raise SystemExit(
+            f"--update: {path} was measured with other {', '.join(differ)}; run without --update"
+        )
+    return earlier["presets"]
+
+
+def preset_order(preset: str) -> int:
+    return PRESETS.index(preset) if preset in PRESETS else len(PRESETS)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=PRESETS, choices=sorted(GAN_PRESETS))
@@ -143,26 +162,29 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="training seed of every preset")
     p.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache)")
     p.add_argument("--out", type=Path, default=Path("bench/results"))
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only these presets' curves in OUT's JSON, kept from a run with the same "
+        "n, budget, interval and seed; table and plot show every preset",
+    )
     args = p.parse_args()
 
+    stem = args.out / "time_to_quality"
+    header = {"n": args.n, "budget_s": args.budget, "interval_s": args.interval, "seed": args.seed}
+    results = earlier_results(stem.with_suffix(".json"), header) if args.update else {}
     evaluator = ensure_evaluator(args.evaluator, args.data_root)
     ref = reference(evaluator, args.data_root)
     real = floor(ref, args.n)
-    results = {}
+    machine = f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
     for preset in args.presets:
         curve = train_curve(preset, args, evaluator, ref)
-        results[preset] = {"curve": curve, "summary": summary(curve, real)}
-    machine = f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
+        results[preset] = {"curve": curve, "summary": summary(curve, real), "machine": machine}
+        results[preset]["date"] = time.strftime("%Y-%m-%d")
+    results = {p: results[p] for p in sorted(results, key=preset_order)}
     print_table(results, real, args.budget / 60)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / "time_to_quality"
-    header = {
-        "n": args.n,
-        "budget_s": args.budget,
-        "interval_s": args.interval,
-        "seed": args.seed,
-        "machine": machine,
-    }
+    header["machine"] = machine
     real_floor = {"fid": real["fid"], "is": real["is"]}
     record = {
         **header,

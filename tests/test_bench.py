@@ -156,6 +156,14 @@ def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
         assert summary["best_fid"] == min(r["fid"] for r in curve)
         reached = [r["train_s"] / 60 for r in curve if r["fid"] <= goal]
         assert summary["minutes_to_fid_goal"] == (reached[0] if reached else None)
+    run_bench("time_to_quality.py", "--data-root", str(data_root), "--evaluator", str(tiny_evaluator),
+              *args[:1], "cgan", *args[3:], "--out", str(tmp_path), "--update")  # fmt: skip
+    updated = json.loads((tmp_path / "time_to_quality.json").read_text())["presets"]
+    assert list(updated) == ["seed", "cgan"] and updated["seed"] == result["presets"]["seed"]
+    other_n = [*args[:-1], "400", "--out", str(tmp_path), "--update"]
+    with pytest.raises(subprocess.CalledProcessError) as refused:  # other settings: not one table
+        run_bench("time_to_quality.py", "--data-root", str(data_root), *other_n)
+    assert b"was measured with other n" in refused.value.stderr
 
 
 def test_rejection_benchmark(tmp_path, preset_runs, data_root, tiny_evaluator):

@@ -72,37 +72,50 @@ def check_cas_request(args: argparse.Namespace, labels) -> None:
     require_labels(labels)
 
 
+def digits_to_evaluate(args: argparse.Namespace):
+    """What evaluate scores: an .npz's digits, or --n drawn from a run with --seed; with what
+    they are (name, data root, dataset, source, where the metrics go) and, for a run, a
+    function that draws N digits the same way (for --cas-n)."""
+    from digitgan.checkpoint import load_generator
+    from digitgan.evaluation import check_n, load_samples
+    from digitgan.sampling import generate, sample_labels
+
+    if args.samples:
+        images, labels = load_samples(args.samples)
+        source = {"samples": str(args.samples)}
+        about = dict(name=args.samples.name, data_root=args.data_root, dataset=args.dataset or "mnist")
+        return images, labels, {**about, "source": source, "out": args.out}, None
+    check_n(args.n)
+    G, cfg = load_generator(args.run_dir)
+    if args.dataset is not None and args.dataset != cfg.dataset:
+        raise UserError(
+            f"{args.run_dir} was trained on {cfg.dataset}; it is measured against {cfg.dataset} (drop --dataset)"
+        )
+
+    def draw(n: int):
+        labels = sample_labels(cfg, n)
+        return generate(G, n, args.seed, cfg.latent_dim, labels, as_uint8=True)[:, 0], labels
+
+    images, labels = draw(args.n)
+    about = dict(name=args.run_dir.name, data_root=args.data_root or cfg.data_root, dataset=cfg.dataset)
+    source = {"run": str(args.run_dir), "seed": args.seed}
+    return images, labels, {**about, "source": source, "out": args.out or args.run_dir / "metrics.json"}, draw
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run, load_generator
-    from digitgan.evaluation import check_n, floor, format_table, load_samples, reference, score_images
+    from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run
+    from digitgan.evaluation import floor, format_table, reference, score_images
     from digitgan.evaluator import ensure_evaluator
-    from digitgan.sampling import generate, sample_labels
 
     start = time.perf_counter()
-    out = args.out
     if args.run_dir is not None and is_cyclegan_run(args.run_dir):
         evaluate_cyclegan(args)
         return
-    if args.samples:
-        images, labels = load_samples(args.samples)
-        name, data_root, source = args.samples.name, args.data_root, {"samples": str(args.samples)}
-        dataset = args.dataset or "mnist"
-    else:
-        check_n(args.n)
-        G, cfg = load_generator(args.run_dir)
-        if args.dataset is not None and args.dataset != cfg.dataset:
-            raise UserError(
-                f"{args.run_dir} was trained on {cfg.dataset}; it is measured against {cfg.dataset} "
-                "(drop --dataset)"
-            )
-        labels = sample_labels(cfg, args.n)
-        images = generate(G, args.n, args.seed, cfg.latent_dim, labels, as_uint8=True)[:, 0]
-        name, data_root, dataset = args.run_dir.name, args.data_root or cfg.data_root, cfg.dataset
-        source = {"run": str(args.run_dir), "seed": args.seed}
-        out = out or args.run_dir / "metrics.json"
+    images, labels, about, draw = digits_to_evaluate(args)
+    out, data_root, dataset = about["out"], about["data_root"], about["dataset"]
     if args.cas or args.cas_n:
         check_cas_request(args, labels)  # before anything is generated or trained
     if out is not None and not out.parent.is_dir():
@@ -112,14 +125,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     n = images.shape[0]
     metrics = score_images(images, evaluator, ref, labels=labels, seed=args.seed)
     floor_metrics = floor(ref, n)
-    print(format_table(metrics, floor_metrics, name))
+    print(format_table(metrics, floor_metrics, about["name"]))
     cas = None
     if args.cas:
         from digitgan.cas import classification_accuracy_score, format_cas
 
         if args.cas_n and args.cas_n != n:
-            labels = sample_labels(cfg, args.cas_n)
-            images = generate(G, args.cas_n, args.seed, cfg.latent_dim, labels, as_uint8=True)[:, 0]
+            images, labels = draw(args.cas_n)
         cas = classification_accuracy_score(images, labels, data_root, seed=args.seed)
         print(format_cas(cas))
     seconds = time.perf_counter() - start
@@ -128,7 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
     if out is not None:
         report = {
-            **source,
+            **about["source"],
             "dataset": dataset,
             "n": n,
             "evaluator": {

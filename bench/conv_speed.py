@@ -4,7 +4,7 @@
 
 For each convolutional preset (dcgan, cdcgan, wgan-gp, cyclegan) and each option (fp32;
 channels_last; bf16 autocast; both; torch.compile of G and D, for dcgan and cdcgan; both at
-twice the batch),
+twice the batch; bf16 with a wider D, or a narrower G and a wider D, for the GAN presets),
 one trainer is built from the preset's seed and stepped on real MNIST batches; the options
 take turns within each round and the median of the rounds is reported, so that a noisy
 machine slows them alike. The FLOP floor is a step's FLOPs (the formulas of PyTorch's
@@ -44,12 +44,24 @@ OPTIONS: dict[str, dict] = {
     "bf16 + channels_last": {**BF16, **NHWC},
     "torch.compile (fp32)": {**FP32, **NCHW, "compile": True},
     "bf16 + channels_last, batch x2": {**BF16, **NHWC, "batch": 2},
+    # other shapes of the GAN family's networks (issue 13: a cheaper architecture at the same quality)
+    "bf16, D width 48": {**BF16, **NCHW, "d_width": 48},
+    "bf16, G width 24, D width 48": {**BF16, **NCHW, "hidden_dim": 24, "d_width": 48},
 }
+ARCHITECTURE = ("d_width", "hidden_dim")
 
 
 # torch.compile here wraps a GAN's G and D; the gradient penalty's double backward does
 # not run through a compiled module (autograd.grad refuses), and cyclegan has four networks.
 NOT_COMPILED = ("wgan-gp", "cyclegan")
+
+
+def applies(preset: str, option: str) -> bool:
+    """Whether ``option`` exists for ``preset``: compiling as above; the widths are the GAN
+    family's DCGAN networks (cyclegan's ResNet and PatchGAN have their own)."""
+    if OPTIONS[option].get("compile"):
+        return preset not in NOT_COMPILED
+    return preset != "cyclegan" or not any(k in OPTIONS[option] for k in ARCHITECTURE)
 
 
 class CountFlops(TorchDispatchMode):
@@ -97,12 +109,7 @@ class Stepper:
 
 
 def measure(presets, options, steps: int, rounds: int, data) -> dict[str, dict]:
-    steppers = {
-        (p, o): Stepper(p, OPTIONS[o], data)
-        for p in presets
-        for o in options
-        if not (OPTIONS[o].get("compile") and p in NOT_COMPILED)
-    }
+    steppers = {(p, o): Stepper(p, OPTIONS[o], data) for p in presets for o in options if applies(p, o)}
     flops = {key: s.flops() for key, s in steppers.items()}
     for s in steppers.values():  # warm-up: allocator, oneDNN primitives, compilation
         s.seconds_per_step(3)

@@ -145,6 +145,8 @@ def earlier_results(path: Path, header: dict) -> dict:
         raise SystemExit(
             f"--update: {path} was measured with other {', '.join(differ)}; run without --update"
         )
+    for result in earlier["presets"].values():  # the header's machine will be this run's
+        result.setdefault("machine", earlier.get("machine"))
     return earlier["presets"]
 
 

@@ -163,6 +163,7 @@ def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
               *args[:1], "cgan", *args[3:], "--out", str(tmp_path), "--update")  # fmt: skip
     updated = json.loads((tmp_path / "time_to_quality.json").read_text())["presets"]
     assert list(updated) == ["seed", "cgan"] and updated["seed"] == result["presets"]["seed"]
+    assert all(r["machine"] and r["date"] for r in updated.values())  # each row says where and when
     other_n = [*args[:-1], "400", "--out", str(tmp_path), "--update"]
     with pytest.raises(subprocess.CalledProcessError) as refused:  # other settings: not one table
         run_bench("time_to_quality.py", "--data-root", str(data_root), *other_n)

@@ -117,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     images, labels, about, draw = digits_to_evaluate(args)
     out, data_root, dataset = about["out"], about["data_root"], about["dataset"]
     if args.cas or args.cas_n:
-        check_cas_request(args, labels)  # before anything is generated or trained
+        check_cas_request(args, labels)  # before anything is scored or trained
     if out is not None and not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
     evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)

@@ -338,9 +338,14 @@ class Trainer:
         g_loss.backward()
         self.opt_g.step()
         set_requires_grad(self.d_params, True)
+        self.after_g_update(g_loss, fake.detach())
+
+    def after_g_update(self, g_loss: torch.Tensor, fake: torch.Tensor) -> None:
+        """After every G update, by autograd or by the hand-written step: the EMA follows G,
+        and the update's loss and fakes are kept for the log until the next one."""
         if self.ema is not None:
             self.ema.update(self.G)
-        self.last_g = {"g_loss": g_loss, "fake": fake.detach()}
+        self.last_g = {"g_loss": g_loss, "fake": fake}
 
     def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
@@ -349,9 +354,7 @@ class Trainer:
         if self.fast_step is not None:
             out = self.fast_step(real)
             self.d_steps += 1
-            if self.ema is not None:
-                self.ema.update(self.G)
-            self.last_g = {"g_loss": out["g_loss"], "fake": out["fake"]}
+            self.after_g_update(out["g_loss"], out["fake"])
             return out
         B, real = real.shape[0], self.arith.input(real)
         d_loss, real_out, fake_out, fake = self.d_step(real, labels if self.cfg.label_classes else None)

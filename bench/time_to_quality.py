@@ -181,8 +181,12 @@ def main() -> None:
     machine = f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
     for preset in args.presets:
         curve = train_curve(preset, args, evaluator, ref)
-        results[preset] = {"curve": curve, "summary": summary(curve, real), "machine": machine}
-        results[preset]["date"] = time.strftime("%Y-%m-%d")
+        results[preset] = {
+            "curve": curve,
+            "summary": summary(curve, real),
+            "machine": machine,
+            "date": time.strftime("%Y-%m-%d"),
+        }
     results = {p: results[p] for p in sorted(results, key=preset_order)}
     print_table(results, real, args.budget / 60)
     args.out.mkdir(parents=True, exist_ok=True)

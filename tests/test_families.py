@@ -210,6 +210,42 @@ def test_hinge_loss_is_its_definition():
     assert HingeLoss().g_loss(D, fake).item() == pytest.approx(-(-3.0 - 0.5 + 0.25 + 1.5) / 4)
 
 
+def test_label_smoothing_is_bce_with_real_targets_below_1():
+    """Salimans et al. 2016, one-sided: D's target is 1 - s on real digits and stays 0 on
+    fakes; G's loss is the plain non-saturating one. Checked against PyTorch's BCE with
+    soft targets, on the outputs the FixedD gives."""
+    on_real, on_fake = torch.tensor([2.0, 0.5, -1.0, 4.0]), torch.tensor([-3.0, -0.5, 0.25, 1.5])
+    D = FixedD(on_real, on_fake)
+    real, fake = torch.ones(4, 1, 28, 28), torch.zeros(4, 1, 28, 28)
+    bce = nn.functional.binary_cross_entropy_with_logits
+    for s in (0.0, 0.1, 0.3):
+        d_loss, real_out, fake_out = BCELoss(s).d_loss(D, real, fake)
+        want = bce(on_real, torch.full((4,), 1 - s)) + bce(on_fake, torch.zeros(4))
+        torch.testing.assert_close(d_loss, want)
+        assert torch.equal(real_out, on_real) and torch.equal(fake_out, on_fake)
+        torch.testing.assert_close(BCELoss(s).g_loss(D, fake), bce(on_fake, torch.ones(4)))
+
+    # smoothing moves D's optimum on a real digit from +inf to logit(1 - s) = log 9 for s = 0.1
+    def real_part(logit: float) -> float:
+        return (
+            BCELoss(0.1).d_loss(FixedD(torch.tensor([logit]), torch.zeros(1)), real[:1], fake[:1])[0].item()
+        )
+
+    best = torch.log(torch.tensor(9.0)).item()
+    assert real_part(best) < real_part(best - 0.5) and real_part(best) < real_part(best + 0.5)
+
+
+def test_label_smoothing_leaves_the_hand_written_step_and_needs_bce():
+    # the tutorial's hand-written step has the tutorial's targets only: autograd instead
+    assert Trainer(make_config("seed", label_smoothing=0.1), torch.device("cpu")).fast_step is None
+    trainer = Trainer(make_config("cdcgan", label_smoothing=0.1, hidden_dim=8), torch.device("cpu"))
+    assert trainer.objective.real_target == pytest.approx(0.9)
+    with pytest.raises(UserError, match="--label-smoothing smooths BCE"):
+        make_config("wgan-gp", label_smoothing=0.1).validate()
+    with pytest.raises(UserError, match="--label-smoothing must lie in"):
+        make_config("cdcgan", label_smoothing=0.5).validate()
+
+
 @pytest.mark.parametrize("preset", ["seed", "dcgan"])
 def test_spectral_norm_makes_every_d_layer_1_lipschitz(preset):
     """Miyato et al. 2018: each layer's weight W is used as W / sigma(W), sigma its largest

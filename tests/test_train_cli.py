@@ -124,6 +124,11 @@ BAD_FLAGS = {
     "channels_last on the tutorial's MLPs": (["--channels-last"], "--channels-last"),
     "top-k share of 0": (["--top-k", "0"], "--top-k"),
     "top-k share above 1": (["--top-k", "1.5"], "--top-k"),
+    "label smoothing of 0.5": (["--label-smoothing", "0.5"], "--label-smoothing"),
+    "label smoothing on the hinge loss": (
+        ["--loss", "hinge", "--label-smoothing", "0.1"],
+        "--label-smoothing",
+    ),
     "class head on the tutorial's unconditional MLPs": (["--aux-classifier", "1"], "--aux-classifier"),
     "D width on the tutorial's MLPs": (["--d-width", "64"], "--d-width"),
 }

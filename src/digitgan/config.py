@@ -40,6 +40,9 @@ class TrainConfig:
     r1_every: int = 16  # lazy regularisation: the penalty every N-th D step, scaled by N
     mode_seeking: float = 0.0  # weight of the mode-seeking term (Mao et al. 2019); 0 = off
     top_k: float = 1.0  # share of fakes G learns from at the run's end (Sinha et al. 2020); 1 = all
+    label_smoothing: float = (
+        0.0  # BCE: D's target for real digits is 1 - this (Salimans et al. 2016); 0 = off
+    )
     aux_classifier: float = 0.0  # AC-GAN (Odena et al. 2017): weight of D's class head's loss; 0 = off
     lr_d: float | None = None  # D's learning rate when it differs from G's (TTUR); None = lr
     # arithmetic of the convolutional networks' steps (arithmetic.py)
@@ -121,6 +124,14 @@ class TrainConfig:
             (self.mode_seeking >= 0, f"--mode-seeking must be >= 0 (0 = off), got {self.mode_seeking}"),
             (self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}"),
             (0 < self.top_k <= 1, f"--top-k must lie in (0, 1] (1 = off), got {self.top_k}"),
+            (
+                0 <= self.label_smoothing < 0.5,
+                f"--label-smoothing must lie in [0, 0.5) (0 = off), got {self.label_smoothing}",
+            ),
+            (
+                self.label_smoothing == 0 or self.loss == "bce",
+                f"--label-smoothing smooths BCE's real targets; --loss {self.loss} has none: drop it or use --loss bce",
+            ),
             (self.aux_classifier >= 0, f"--aux-classifier must be >= 0 (0 = off), got {self.aux_classifier}"),
             (
                 self.aux_classifier == 0 or (self.label_classes and self.arch == "conv"),

@@ -41,11 +41,21 @@ class BCELoss:
     """The original GAN objective as the tutorial writes it (Goodfellow et al. 2014, with the
     non-saturating generator loss): ``BCE(D(x), 1) + BCE(D(G(z)), 0)`` for D and
     ``BCE(D(G(z')), 1)`` for G. With logits ``l``, BCE(sigmoid(l), 1) = softplus(-l) and
-    BCE(sigmoid(l), 0) = softplus(l), each averaged over the batch like ``nn.BCELoss``."""
+    BCE(sigmoid(l), 0) = softplus(l), each averaged over the batch like ``nn.BCELoss``.
+
+    ``smoothing`` s > 0 is one-sided label smoothing (Salimans et al. 2016): D's target for
+    real digits is 1 - s, BCE(sigmoid(l), 1 - s) = (1 - s) softplus(-l) + s softplus(l);
+    fakes keep 0, and G's loss is unchanged."""
+
+    def __init__(self, smoothing: float = 0.0) -> None:
+        self.real_target = 1.0 - smoothing
 
     def d_loss(self, D, real, fake, real_labels=None, fake_labels=None):
         real_out, fake_out = _both(D, real, fake, real_labels, fake_labels)
-        loss = F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+        real_loss = F.softplus(-real_out)
+        if self.real_target != 1:
+            real_loss = self.real_target * real_loss + (1 - self.real_target) * F.softplus(real_out)
+        loss = real_loss.mean() + F.softplus(fake_out).mean()
         return loss, real_out.detach(), fake_out.detach()
 
     def g_loss(self, D, fake, labels=None, keep=None):
@@ -140,7 +150,11 @@ class ClassRecorder:
 LOSSES = {"bce": BCELoss, "hinge": HingeLoss, "wgan-gp": WGANGPLoss}
 
 
-def build_objective(name: str, gp_lambda: float = 10.0, generator: torch.Generator | None = None):
+def build_objective(
+    name: str, gp_lambda: float = 10.0, generator: torch.Generator | None = None, smoothing: float = 0.0
+):
     if name == "wgan-gp":
         return WGANGPLoss(gp_lambda, generator)
+    if name == "bce":
+        return BCELoss(smoothing)
     return LOSSES[name]()

@@ -105,6 +105,12 @@ def _model_flags(g, d) -> None:
         "over the run (top-k training, Sinha et al. 2020); 1 = off",
     )
     g.add_argument(
+        "--label-smoothing",
+        type=at.number(float, lambda v: 0 <= v < 0.5, "must lie in [0, 0.5)"),
+        help="one-sided label smoothing (Salimans et al. 2016): D's BCE target for real digits "
+        "is 1 minus this, fakes keep 0; 0 = off",
+    )
+    g.add_argument(
         "--aux-classifier",
         type=at.nonneg_float,
         help="AC-GAN (Odena et al. 2017): D sees the image alone and names its digit (or cluster) "

@@ -102,7 +102,7 @@ class Trainer:
         # The tutorial's MLPs keep their fp32 hand-written step; "auto" means fp32 there.
         self.arith = Arithmetic(cfg.precision if cfg.convolutional else "fp32", cfg.channels_last, device)
         self.arith.layout(self.G, self.D)
-        self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng)
+        self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng, cfg.label_smoothing)
         # Fused Adam (one pass over memory), stepped without per-call bookkeeping: see optim.py.
         self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         lr_d = cfg.lr if cfg.lr_d is None else cfg.lr_d  # TTUR (Heusel et al. 2017) when they differ

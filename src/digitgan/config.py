@@ -40,9 +40,7 @@ class TrainConfig:
     r1_every: int = 16  # lazy regularisation: the penalty every N-th D step, scaled by N
     mode_seeking: float = 0.0  # weight of the mode-seeking term (Mao et al. 2019); 0 = off
     top_k: float = 1.0  # share of fakes G learns from at the run's end (Sinha et al. 2020); 1 = all
-    label_smoothing: float = (
-        0.0  # BCE: D's target for real digits is 1 - this (Salimans et al. 2016); 0 = off
-    )
+    label_smoothing: float = 0.0  # BCE: D's target on real digits is 1 - this (Salimans et al. 2016)
     aux_classifier: float = 0.0  # AC-GAN (Odena et al. 2017): weight of D's class head's loss; 0 = off
     lr_d: float | None = None  # D's learning rate when it differs from G's (TTUR); None = lr
     # arithmetic of the convolutional networks' steps (arithmetic.py)

@@ -113,11 +113,85 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise :class:`UserError` naming the first bad value; return self when all are fine."""
+        checks = (
+            self._run_checks() + self._model_checks() + self._technique_checks() + self._cyclegan_checks()
+        )
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        return self
+
+    def _run_checks(self) -> list[tuple[bool, str]]:
+        """Length, batch, optimiser, seed, logging, device, data limit."""
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.lr_d is None or self.lr_d > 0, f"--lr-d must be > 0, got {self.lr_d}"),
+            (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
+            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
+            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
+            (self.eval_every >= 0, f"--eval-every must be >= 0 (0 = off), got {self.eval_every}"),
+            (100 <= self.eval_n <= 10_000, f"--eval-n must be between 100 and 10,000, got {self.eval_n}"),
+            (
+                self.device in ("auto", "cpu", "cuda"),
+                f"--device must be auto, cpu or cuda, got {self.device!r}",
+            ),
+        ]
+        if self.limit is not None:
+            checks.append(
+                (
+                    self.limit >= self.batch_size,
+                    f"--limit ({self.limit}) must be >= --batch-size ({self.batch_size}): "
+                    "an epoch needs at least one full batch",
+                )
+            )
+        return checks
+
+    def _model_checks(self) -> list[tuple[bool, str]]:
+        """Family, networks, objective, conditioning, EMA and arithmetic."""
+        return [
+            (self.family in FAMILIES, f"unknown family {self.family!r}; choose one of {', '.join(FAMILIES)}"),
+            (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
+            (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
+            (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
+            (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
+            (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
+            (
+                self.d_width is None or self.d_width >= 1 and self.arch == "conv" and self.family == "gan",
+                "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
+            ),
+            (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),
+            (
+                self.clusters == 0 or 2 <= self.clusters <= MAX_CLUSTERS,
+                f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS}, got {self.clusters}",
+            ),
+            (
+                not (self.clusters and self.conditional),
+                "--clusters stands in for labels that a run does not use; a conditional run uses the "
+                "digits' labels: drop --clusters or --conditional",
+            ),
+            (self.gp_lambda >= 0, f"--gp-lambda must be >= 0, got {self.gp_lambda}"),
+            (0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}"),
+            (
+                not (self.loss == "wgan-gp" and self.arch == "conv" and self.d_norm == "batch"),
+                "wgan-gp needs a critic without batch statistics: use --d-norm layer or none",
+            ),
+            (
+                self.precision in PRECISIONS,
+                f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}",
+            ),
+            (
+                self.precision != "bf16" and not self.channels_last or self.convolutional,
+                "--precision bf16 and --channels-last speed up convolutions; the MLP presets have "
+                "none (they train in fp32 through a hand-written step): use --arch conv",
+            ),
+        ]
+
+    def _technique_checks(self) -> list[tuple[bool, str]]:
+        """The techniques' flags (issue 13), each on the families it applies to."""
+        return [
             (self.r1_gamma >= 0, f"--r1-gamma must be >= 0 (0 = off), got {self.r1_gamma}"),
             (self.mode_seeking >= 0, f"--mode-seeking must be >= 0 (0 = off), got {self.mode_seeking}"),
             (self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}"),
@@ -136,23 +210,15 @@ class TrainConfig:
                 "--aux-classifier gives a convolutional D a head that names the digit (or cluster): "
                 "use it with --arch conv and --conditional or --clusters",
             ),
-            (0 <= self.seed <= MAX_SEED, f"--seed must be between 0 and {MAX_SEED}, got {self.seed}"),
-            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)"),
-            (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
-            (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
             (
-                self.d_width is None or self.d_width >= 1 and self.arch == "conv" and self.family == "gan",
-                "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
+                not (self.minibatch_std and self.loss == "wgan-gp"),
+                "--minibatch-std couples the samples of a batch; the per-sample gradient penalty of wgan-gp needs them apart",
             ),
-            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
-            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
-            (self.eval_every >= 0, f"--eval-every must be >= 0 (0 = off), got {self.eval_every}"),
-            (100 <= self.eval_n <= 10_000, f"--eval-n must be between 100 and 10,000, got {self.eval_n}"),
-            (
-                self.device in ("auto", "cpu", "cuda"),
-                f"--device must be auto, cpu or cuda, got {self.device!r}",
-            ),
-            (self.family in FAMILIES, f"unknown family {self.family!r}; choose one of {', '.join(FAMILIES)}"),
+        ]
+
+    def _cyclegan_checks(self) -> list[tuple[bool, str]]:
+        """The cyclegan family's own settings."""
+        return [
             (self.res_blocks >= 0, f"--res-blocks must be >= 0, got {self.res_blocks}"),
             (self.patch_layers in (1, 2, 3), f"--patch-layers must be 1, 2 or 3, got {self.patch_layers}"),
             (
@@ -169,54 +235,10 @@ class TrainConfig:
                 "--preset cyclegan translates typed digits into MNIST's handwriting: use --dataset mnist",
             ),
             (
-                self.precision in PRECISIONS,
-                f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}",
-            ),
-            (
-                self.precision != "bf16" and not self.channels_last or self.convolutional,
-                "--precision bf16 and --channels-last speed up convolutions; the MLP presets have "
-                "none (they train in fp32 through a hand-written step): use --arch conv",
-            ),
-            (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
-            (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
-            (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
-            (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),
-            (
-                self.clusters == 0 or 2 <= self.clusters <= MAX_CLUSTERS,
-                f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS}, got {self.clusters}",
-            ),
-            (
-                not (self.clusters and self.conditional),
-                "--clusters stands in for labels that a run does not use; a conditional run uses the "
-                "digits' labels: drop --clusters or --conditional",
-            ),
-            (
                 not (self.clusters and self.family == "cyclegan"),
                 "--clusters conditions a GAN that draws digits from noise; cyclegan translates them",
             ),
-            (
-                not (self.minibatch_std and self.loss == "wgan-gp"),
-                "--minibatch-std couples the samples of a batch; the per-sample gradient penalty of wgan-gp needs them apart",
-            ),
-            (self.gp_lambda >= 0, f"--gp-lambda must be >= 0, got {self.gp_lambda}"),
-            (0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}"),
-            (
-                not (self.loss == "wgan-gp" and self.arch == "conv" and self.d_norm == "batch"),
-                "wgan-gp needs a critic without batch statistics: use --d-norm layer or none",
-            ),
         ]
-        if self.limit is not None:
-            checks.append(
-                (
-                    self.limit >= self.batch_size,
-                    f"--limit ({self.limit}) must be >= --batch-size ({self.batch_size}): "
-                    "an epoch needs at least one full batch",
-                )
-            )
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
-        return self
 
 
 def _has_type(value: Any, annotation: str) -> bool:

@@ -24,7 +24,8 @@ def add_train(sub) -> None:
         formatter_class=HelpFormatter,
     )
     _data_flags(t.add_argument_group("data, schedule and optimiser"), d)
-    _model_flags(t.add_argument_group("model, objective and techniques"), d)
+    _model_flags(t.add_argument_group("model and objective"), d)
+    _technique_flags(t.add_argument_group("techniques (off unless a preset sets them)"), d)
     _run_flags(t.add_argument_group("arithmetic, device, run folder and logging"), d)
     _cyclegan_flags(t.add_argument_group("cyclegan (typed <-> handwritten)"))
 
@@ -52,7 +53,7 @@ def _data_flags(g, d) -> None:
 
 
 def _model_flags(g, d) -> None:
-    """The train flags for model, objective and techniques."""
+    """The train flags for model and objective."""
     from digitgan.config import ARCHS, D_NORMS, LOSSES, PRESETS
 
     g.add_argument("--arch", choices=ARCHS, help=f"network family (seed: {d.arch})")
@@ -83,6 +84,23 @@ def _model_flags(g, d) -> None:
     g.add_argument(
         "--gp-lambda", type=at.nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
     )
+    g.add_argument(
+        "--ema-decay", type=at.unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})"
+    )
+    g.add_argument(
+        "--d-width",
+        type=at.positive_int,
+        help="base channel count of a convolutional D, when it differs from G's --hidden-dim",
+    )
+    g.add_argument("--latent-dim", type=at.positive_int, help=f"size of z (seed: {d.latent_dim})")
+    g.add_argument(
+        "--hidden-dim", type=at.positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})"
+    )
+
+
+def _technique_flags(g, d) -> None:
+    """The train flags of the techniques measured for issue 13, each a term or a choice the
+    trainer adds to the objective."""
     g.add_argument(
         "--r1-gamma",
         type=at.nonneg_float,
@@ -116,18 +134,6 @@ def _model_flags(g, d) -> None:
         help="AC-GAN (Odena et al. 2017): D sees the image alone and names its digit (or cluster) "
         "with a second head; this weight on its class loss, on real digits for D and on G's "
         "for G; 0 = off",
-    )
-    g.add_argument(
-        "--ema-decay", type=at.unit_float, help=f"EMA of G's weights, 0 = off (seed: {d.ema_decay})"
-    )
-    g.add_argument(
-        "--d-width",
-        type=at.positive_int,
-        help="base channel count of a convolutional D, when it differs from G's --hidden-dim",
-    )
-    g.add_argument("--latent-dim", type=at.positive_int, help=f"size of z (seed: {d.latent_dim})")
-    g.add_argument(
-        "--hidden-dim", type=at.positive_int, help=f"width of hidden layers (seed: {d.hidden_dim})"
     )
 
 

@@ -426,6 +426,20 @@ def test_d_width_widens_d_alone():
     assert [p.shape for p in G.parameters()] == [p.shape for p in G32.parameters()]
 
 
+@pytest.mark.parametrize("upsample, checkerboard", [("transposed", True), ("resize", False)])
+def test_g_upsample_resize_has_no_checkerboard(upsample, checkerboard):
+    """A constant 14 x 14 map into G's last layer: a stride-2 transposed convolution paints
+    its four kernel phases as a 2 x 2 pattern, the resize layer one flat value inside."""
+    torch.manual_seed(0)
+    G, _ = build_networks(make_config("cdcgan", g_upsample=upsample))
+    last = G.net[6:-1]  # (B, 64, 14, 14) -> (B, 1, 28, 28), before Tanh
+    out = last(torch.ones(1, 64, 14, 14))[0, 0, 2:-2, 2:-2]  # the interior, away from padding
+    phases = torch.stack([out[i::2, j::2] for i in (0, 1) for j in (0, 1)])  # (4, 12, 12)
+    assert torch.allclose(phases, phases[:, :1, :1].expand_as(phases))  # flat within each phase
+    assert bool(phases[:, 0, 0].max() - phases[:, 0, 0].min() > 1e-3) == checkerboard
+    assert G(torch.randn(2, 100), torch.tensor([3, 7])).shape == (2, 1, 28, 28)
+
+
 @pytest.mark.parametrize("objective", [BCELoss(), HingeLoss()])
 def test_top_k_generator_loss_learns_only_from_the_fakes_d_rates_most_real(objective):
     """Top-k training (Sinha et al. 2020): G's loss is the mean over the ``keep`` fakes with

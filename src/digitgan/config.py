@@ -31,6 +31,7 @@ class TrainConfig:
     hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
     d_width: int | None = None  # conv D's base channel count when it differs from G's; None = hidden_dim
     d_norm: str = "batch"  # conv D: batch, layer or none
+    g_upsample: str = "transposed"  # conv G, 14 -> 28 px: transposed (DCGAN) or resize (Odena 2016)
     spectral_norm: bool = False  # spectral normalisation on every D layer
     minibatch_std: bool = False  # conv D sees the batch's feature spread (against mode collapse)
     n_critic: int = 1  # D updates per G update
@@ -156,6 +157,14 @@ class TrainConfig:
             (self.arch in ARCHS, f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}"),
             (self.loss in LOSSES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}"),
             (self.d_norm in D_NORMS, f"unknown --d-norm {self.d_norm!r}; choose one of {', '.join(D_NORMS)}"),
+            (
+                self.g_upsample in G_UPSAMPLES,
+                f"unknown --g-upsample {self.g_upsample!r}; choose one of {', '.join(G_UPSAMPLES)}",
+            ),
+            (
+                self.g_upsample == "transposed" or self.arch == "conv" and self.family == "gan",
+                "--g-upsample sets the last layer of a GAN's convolutional G: use it with --arch conv",
+            ),
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
             (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
             (
@@ -261,6 +270,7 @@ FAMILIES = ("gan", "cyclegan")
 ARCHS = ("mlp", "conv")
 LOSSES = ("bce", "wgan-gp", "hinge")
 D_NORMS = ("batch", "layer", "none")
+G_UPSAMPLES = ("transposed", "resize")
 
 # DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5, batch 128, z of 100, N(0, 0.02) init.
 _DCGAN = dict(arch="conv", latent_dim=100, hidden_dim=32, lr=2e-4, beta1=0.5, beta2=0.999, batch_size=128)

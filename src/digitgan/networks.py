@@ -123,10 +123,18 @@ class MLPDiscriminator(nn.Module):
 class ConvGenerator(Generator):
     """DCGAN's generator (Radford et al. 2016) sized for 28 x 28: z -> 7x7 by a transposed
     convolution, then two stride-2 transposed convolutions to 14x14 and 28x28, BatchNorm
-    and ReLU between, Tanh at the end. Conditional: a label embedding joins z."""
+    and ReLU between, Tanh at the end. Conditional: a label embedding joins z.
+    ``upsample="resize"`` makes the last layer a nearest-neighbour x2 resize and a 3x3
+    convolution (Odena et al. 2016): every output pixel then sees the same kernel, where a
+    stride-2 transposed convolution uses one of four by the pixel's parity (checkerboards)."""
 
     def __init__(
-        self, latent_dim: int = 100, width: int = 64, conditional: bool = False, clusters: int = 0
+        self,
+        latent_dim: int = 100,
+        width: int = 64,
+        conditional: bool = False,
+        clusters: int = 0,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         self.latent_dim = latent_dim
@@ -138,9 +146,15 @@ class ConvGenerator(Generator):
             nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False),  # (B, 2w, 14, 14)
             nn.BatchNorm2d(2 * width),
             nn.ReLU(),
-            nn.ConvTranspose2d(2 * width, 1, 4, 2, 1),  # (B, 1, 28, 28)
+            *self.last_layer(2 * width, upsample),  # (B, 1, 28, 28)
             nn.Tanh(),
         )
+
+    @staticmethod
+    def last_layer(channels: int, upsample: str) -> list[nn.Module]:
+        if upsample == "resize":
+            return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, 1, 3, 1, 1)]
+        return [nn.ConvTranspose2d(channels, 1, 4, 2, 1)]
 
     def body(self, z_in: torch.Tensor) -> torch.Tensor:
         return self.net(z_in[:, :, None, None]).float()  # (B, 1, 28, 28), fp32 under autocast too
@@ -244,7 +258,7 @@ def _mlp(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
 
 
 def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional, cfg.clusters)
+    G = ConvGenerator(cfg.latent_dim, cfg.hidden_dim, cfg.conditional, cfg.clusters, cfg.g_upsample)
     # AC-GAN: the label leaves D's input for a class head
     aux = cfg.label_classes if cfg.aux_classifier else 0
     D = ConvDiscriminator(

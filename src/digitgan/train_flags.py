@@ -54,7 +54,7 @@ def _data_flags(g, d) -> None:
 
 def _model_flags(g, d) -> None:
     """The train flags for model and objective."""
-    from digitgan.config import ARCHS, D_NORMS, LOSSES, PRESETS
+    from digitgan.config import ARCHS, D_NORMS, G_UPSAMPLES, LOSSES, PRESETS
 
     g.add_argument("--arch", choices=ARCHS, help=f"network family (seed: {d.arch})")
     g.add_argument("--loss", choices=LOSSES, help=f"adversarial objective (seed: {d.loss})")
@@ -91,6 +91,12 @@ def _model_flags(g, d) -> None:
         "--d-width",
         type=at.positive_int,
         help="base channel count of a convolutional D, when it differs from G's --hidden-dim",
+    )
+    g.add_argument(
+        "--g-upsample",
+        choices=G_UPSAMPLES,
+        help="conv G's last layer, 14 -> 28 pixels: a stride-2 transposed convolution (DCGAN), or "
+        f"resize (nearest x2, then a 3x3 convolution: no checkerboard; seed: {d.g_upsample})",
     )
     g.add_argument("--latent-dim", type=at.positive_int, help=f"size of z (seed: {d.latent_dim})")
     g.add_argument(

@@ -107,6 +107,12 @@ class TrainConfig:
         return self.arch == "conv" or self.family == "cyclegan"
 
     @property
+    def conv_gan(self) -> bool:
+        """A noise-to-digit GAN on ConvGenerator and ConvDiscriminator, whose own settings
+        (--d-width, --g-upsample) apply to nothing else."""
+        return self.arch == "conv" and self.family == "gan"
+
+    @property
     def only_the_objective(self) -> bool:
         """Every update is the objective's alone, with none of the terms the trainer adds:
         no R1, no mode seeking, no top-k choice of fakes, no class loss."""
@@ -162,13 +168,13 @@ class TrainConfig:
                 f"unknown --g-upsample {self.g_upsample!r}; choose one of {', '.join(G_UPSAMPLES)}",
             ),
             (
-                self.g_upsample == "transposed" or self.arch == "conv" and self.family == "gan",
+                self.g_upsample == "transposed" or self.conv_gan,
                 "--g-upsample sets the last layer of a GAN's convolutional G: use it with --arch conv",
             ),
             (self.latent_dim >= 1, f"--latent-dim must be >= 1, got {self.latent_dim}"),
             (self.hidden_dim >= 1, f"--hidden-dim must be >= 1, got {self.hidden_dim}"),
             (
-                self.d_width is None or self.d_width >= 1 and self.arch == "conv" and self.family == "gan",
+                self.d_width is None or self.d_width >= 1 and self.conv_gan,
                 "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
             ),
             (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),

@@ -1,4 +1,5 @@
-"""Self-conditioning: k-means clusters stand in for labels (clusters.py, the scdcgan preset)."""
+"""Self-conditioning: k-means clusters stand in for labels (clusters.py, the scdcgan preset),
+or split each digit of a conditional run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from digitgan.checkpoint import load_generator
-from digitgan.clusters import from_assignment, kmeans, pixel_clusters
+from digitgan.clusters import digit_clusters, from_assignment, kmeans, pixel_clusters
 from digitgan.config import make_config
 from digitgan.data import load_dataset
 from digitgan.errors import UserError
@@ -77,7 +78,7 @@ def test_trainer_feeds_d_the_clusters(data_root):
     trainer = Trainer(cfg, torch.device("cpu"))
     trainer.set_cluster_shares(torch.tensor([0.1, 0.2, 0.3, 0.4]))
     z, labels = trainer.latents(64)
-    assert torch.equal(labels, trainer.G.clusters_of(z))
+    assert labels is None and torch.equal(trainer.G.classes_of(z, labels), trainer.G.clusters_of(z))
     assert torch.equal(trainer.ema.module.cluster_cdf, trainer.G.cluster_cdf)
     seen = []
     D_forward = trainer.D.forward
@@ -115,9 +116,85 @@ def test_scdcgan_trains_saves_its_clusters_and_samples(data_root, tmp_path):
     [
         ({"clusters": 1}, "between 2 and 100"),
         ({"clusters": 101}, "between 2 and 100"),
-        ({"clusters": 10, "conditional": True}, "drop --clusters or --conditional"),
+        ({"clusters": 26, "conditional": True}, "at most 25"),
     ],
 )
 def test_bad_cluster_settings(overrides, words):
     with pytest.raises(UserError, match=words):
         make_config("scdcgan", **overrides)
+
+
+def test_digit_clusters_of_real_digits(data_root):
+    """A conditional run's clusters split each digit apart: class digit * k + cluster, and
+    within a digit the clusters are that digit's own k-means."""
+    data = load_dataset("mnist", data_root)
+    images, labels = data.images[:3000], data.labels[:3000]
+    c = digit_clusters(images, labels, 3, seed=0)
+    assert torch.equal(c.assignment // 3, labels.long())
+    assert math.isclose(c.shares.sum().item(), 1.0, rel_tol=1e-6) and (c.shares > 0).all()
+    sevens = labels == 7
+    assert torch.equal(c.assignment[sevens] - 21, pixel_clusters(images[sevens], 3, seed=0).assignment)
+
+
+def test_digit_clusters_need_k_examples_of_every_digit():
+    images = torch.zeros(30, 28, 28, dtype=torch.uint8)
+    digits = torch.arange(30) % 10  # three of each digit
+    with pytest.raises(UserError, match="digit 0 has 3 training examples, fewer than its 4 clusters"):
+        digit_clusters(images, digits, 4)
+
+
+def test_conditional_generator_draws_clusters_within_the_digit():
+    """Asked for digits, a conditional G with clusters embeds digit * K + a cluster drawn from
+    z_0 through that digit's shares: the digit always, each cluster as often as its share
+    within it (5 binomial standard deviations), never an empty one."""
+    cfg = make_config("cdcgan", clusters=3)
+    G, _ = build_networks(cfg)
+    shares = torch.rand(30, generator=torch.Generator().manual_seed(1))
+    shares[3 * 4 + 1] = 0.0  # digit 4's middle cluster holds nothing
+    G.set_cluster_shares(shares / shares.sum())
+    n = 100_000
+    z = torch.randn(n, cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    digits = torch.arange(n) % 10
+    classes = G.classes_of(z, digits)
+    assert torch.equal(classes // 3, digits)
+    counts = torch.bincount(classes, minlength=30).double().view(10, 3)
+    within = (shares / shares.view(10, 3).sum(1).repeat_interleave(3)).double().view(10, 3)
+    sd = (n / 10 * within * (1 - within)).sqrt()
+    assert counts[4, 1] == 0
+    assert ((counts - n / 10 * within).abs() <= 5 * sd + 1).all()
+    assert torch.equal(G(z[:5], digits[:5]), G.decode(z[:5], G.embed(classes[:5])))
+
+
+def test_conditional_clusters_train_save_and_feed_d_their_classes(data_root, tmp_path):
+    """cdcgan --clusters 3: the state keeps each training digit's class digit * 3 + cluster,
+    G's shares travel with its weights, and D judges fakes by the class G drew within the
+    digit it was asked for."""
+    cfg = make_config(
+        "cdcgan",
+        data_root=str(data_root),
+        epochs=1,
+        limit=640,
+        hidden_dim=8,
+        outdir=str(tmp_path),
+        clusters=3,
+    )
+    run = train(cfg, stream=io.StringIO(), progress=False).run_dir
+    assert "3 k-means clusters of the pixels within each digit" in (run / "log.txt").read_text()
+    saved = load_file(run / "checkpoints" / "state.safetensors")["data.clusters"].long()
+    data = load_dataset("mnist", data_root)
+    assert torch.equal(
+        saved, digit_clusters(data.images[:640], data.labels[:640], 3, seed=cfg.seed).assignment
+    )
+    G, _ = load_generator(run)
+    expected = from_assignment(saved, 30).shares.double().view(10, 3).cumsum(1)
+    assert torch.allclose(G.cluster_cdf.double(), expected / expected[:, -1:], atol=1e-6)
+
+    trainer = Trainer(make_config("cdcgan", clusters=3, hidden_dim=8, precision="fp32"), torch.device("cpu"))
+    seen = []
+    D_forward = trainer.D.forward
+    trainer.D.forward = lambda x, y=None: seen.append(y) or D_forward(x, y)
+    real_classes = torch.randint(0, 30, (64,))
+    trainer.step(torch.zeros(64, 1, 28, 28), real_classes)
+    assert torch.equal(seen[0], real_classes)
+    fake_classes = torch.cat(seen[1:])  # the D step's fakes and the G step's
+    assert fake_classes.max() >= 10 and fake_classes.max() < 30  # by class, not by digit

@@ -401,18 +401,19 @@ def test_label_planes_first_layer_is_the_concatenated_convolution(classes):
     assert ((g_ours - g_ref).abs() <= (16 * 14 * 14 + 4) * eps * g_abs).all()
 
 
-@pytest.mark.parametrize("preset,overrides", [("cdcgan", {}), ("scdcgan", {"clusters": 7})])
+@pytest.mark.parametrize(
+    "preset,overrides", [("cdcgan", {}), ("scdcgan", {"clusters": 7}), ("cdcgan", {"clusters": 3})]
+)
 def test_mode_seeking_pairs_share_their_label_and_weigh_the_ratio(preset, overrides):
-    """The G batch's second half draws the first half's digits (or clusters) from other
+    """The G batch's second half draws the first half's digits (and clusters) from other
     noise, and the term is lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2| + 1e-5)."""
     cfg = make_config(
         preset, hidden_dim=8, mode_seeking=2.0, precision="fp32", channels_last=False, **overrides
     )
     trainer = Trainer(cfg, torch.device("cpu"))
     z, labels = trainer.paired(*trainer.latents(9))  # odd: the last sample has no pair
-    assert torch.equal(labels[:4], labels[4:8]) and not torch.equal(z[:4], z[4:8])
-    if cfg.clusters:
-        assert torch.equal(labels, trainer.G.clusters_of(z))
+    classes = trainer.G.classes_of(z, labels)  # digits, clusters, or digit * K + cluster
+    assert torch.equal(classes[:4], classes[4:8]) and not torch.equal(z[:4], z[4:8])
     fake = torch.rand(9, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     ratio = (fake[:4] - fake[4:8]).abs().mean() / (z[:4] - z[4:8]).abs().mean()
     assert torch.isclose(torch.as_tensor(trainer.mode_seeking_term(z, fake)), 2.0 / (ratio + 1e-5))

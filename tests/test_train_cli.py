@@ -133,6 +133,11 @@ BAD_FLAGS = {
     "D width on the tutorial's MLPs": (["--d-width", "64"], "--d-width"),
     "G's resize layer on the tutorial's MLPs": (["--g-upsample", "resize"], "--g-upsample"),
     "unknown G upsampling": (["--arch", "conv", "--g-upsample", "bilinear"], "--g-upsample"),
+    "26 clusters per digit": (["--preset", "cdcgan", "--clusters", "26"], "--clusters"),
+    "more clusters per digit than examples": (
+        ["--preset", "cdcgan", "--clusters", "20", "--limit", "128"],
+        "--clusters",
+    ),
 }
 
 

@@ -8,6 +8,8 @@ GANs (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs") kee
 advantage without labels: they condition G and D on clusters of the data instead. Here the
 clusters are k-means (k-means++ seeding, Arthur & Vassilvitskii 2007; then Lloyd's
 iterations) of the raw pixels, computed once before training; the labels are never read.
+A conditional run can split each digit the same way (``digit_clusters``): its D then judges
+a digit against the digits drawn most like it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from digitgan.errors import UserError
 
 ITERATIONS = 20  # Lloyd's iterations: the assignment barely moves after ~15 on MNIST
 CHUNK = 8192  # rows per distance computation, so that memory stays flat
@@ -70,6 +74,22 @@ def pixel_clusters(images_u8: torch.Tensor, k: int, seed: int = 0) -> Clusters:
     x = images_u8.cpu().reshape(len(images_u8), -1).float() / 255
     assignment = kmeans(x, k, seed)
     return from_assignment(assignment, k)
+
+
+def digit_clusters(images_u8: torch.Tensor, digits: torch.Tensor, k: int, seed: int = 0) -> Clusters:
+    """k-means within each digit, for a conditional run: class digit * k + cluster, shares
+    (10 k,) digit-major. Each digit needs at least k examples."""
+    digits = digits.cpu()
+    assignment = torch.empty(len(digits), dtype=torch.int64)
+    for d in range(10):
+        rows = (digits == d).nonzero().view(-1)
+        if len(rows) < k:
+            raise UserError(
+                f"digit {d} has {len(rows)} training examples, fewer than its {k} clusters: "
+                "lower --clusters or raise --limit"
+            )
+        assignment[rows] = d * k + pixel_clusters(images_u8[rows.to(images_u8.device)], k, seed).assignment
+    return from_assignment(assignment, 10 * k)
 
 
 def from_assignment(assignment: torch.Tensor, k: int) -> Clusters:

@@ -26,7 +26,9 @@ class TrainConfig:
     arch: str = "mlp"  # mlp (the tutorial's) or conv (DCGAN-style)
     loss: str = "bce"  # bce (the tutorial's), wgan-gp, hinge
     conditional: bool = False  # G and D see the digit's label
-    clusters: int = 0  # self-conditioning: G and D see k-means clusters of the pixels, no labels; 0 = off
+    # self-conditioning: G and D see k-means clusters of the pixels instead of labels; with
+    # --conditional, clusters within each digit (G and D see the digit's cluster); 0 = off
+    clusters: int = 0
     latent_dim: int = 64
     hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
     d_width: int | None = None  # conv D's base channel count when it differs from G's; None = hidden_dim
@@ -98,9 +100,12 @@ class TrainConfig:
 
     @property
     def label_classes(self) -> int:
-        """What D tells apart by label: 10 digits, the clusters, or 0 (no labels). D reads
-        the label as input planes, or under --aux-classifier names it with its class head."""
-        return 10 if self.conditional else self.clusters
+        """What D tells apart by label: 10 digits, the clusters, each digit's clusters (10 x
+        K), or 0 (no labels). D reads the label as input planes, or under --aux-classifier
+        names it with its class head."""
+        if self.conditional:
+            return 10 * max(self.clusters, 1)
+        return self.clusters
 
     @property
     def convolutional(self) -> bool:
@@ -183,9 +188,9 @@ class TrainConfig:
                 f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS}, got {self.clusters}",
             ),
             (
-                not (self.clusters and self.conditional),
-                "--clusters stands in for labels that a run does not use; a conditional run uses the "
-                "digits' labels: drop --clusters or --conditional",
+                not self.conditional or self.clusters <= MAX_DIGIT_CLUSTERS,
+                f"--clusters with --conditional splits each digit into K clusters; K must be at most "
+                f"{MAX_DIGIT_CLUSTERS}, got {self.clusters}",
             ),
             (self.gp_lambda >= 0, f"--gp-lambda must be >= 0, got {self.gp_lambda}"),
             (0 <= self.ema_decay < 1, f"--ema-decay must lie in [0, 1), got {self.ema_decay}"),
@@ -270,6 +275,7 @@ def _has_type(value: Any, annotation: str) -> bool:
 
 
 MAX_CLUSTERS = 100  # the most measured; the state keeps each digit's cluster in a byte (< 256)
+MAX_DIGIT_CLUSTERS = 25  # per digit, with --conditional: 10 x 25 classes still fit that byte
 MAX_SEED = 2**31 - 1  # seed + 3 must still be a valid seed for torch, NumPy and Python
 
 FAMILIES = ("gan", "cyclegan")

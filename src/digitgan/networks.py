@@ -28,38 +28,53 @@ class Generator(nn.Module):
     through ``body``. ``decode`` takes embeddings directly, so walks can pass between digits.
 
     A self-conditioned generator (``clusters`` > 0, clusters.py) embeds a cluster instead of
-    a digit and, called without labels, picks the cluster from the noise itself: Phi(z_0) is
-    uniform on (0, 1) and is read through the clusters' cumulative shares (``cluster_cdf``,
-    a buffer saved with the weights), so that G(z) alone draws clusters as often as the data
-    holds them, and the same seed gives the same digit everywhere."""
+    a digit and picks the cluster from the noise itself: Phi(z_0) is uniform on (0, 1) and
+    is read through the clusters' cumulative shares (``cluster_cdf``, a buffer saved with the
+    weights), so that G(z) alone draws clusters as often as the data holds them, and the same
+    seed gives the same digit everywhere. Conditional with clusters, G is still called with
+    digits and picks a cluster within the digit the same way (``cluster_cdf`` then holds one
+    row per digit); it embeds class digit * K + cluster, the class D judges."""
 
     embed: nn.Embedding | None
     cluster_cdf: torch.Tensor | None
 
     def _label_input(self, conditional: bool, clusters: int, dim: int) -> int:
-        """Set up the label embedding (digits or clusters); return its width, 0 if none."""
+        """Set up the label embedding (digits, clusters, or both); return its width, 0 if none."""
         self.conditional = conditional
-        classes = NUM_CLASSES if conditional else clusters
+        classes = NUM_CLASSES * max(clusters, 1) if conditional else clusters
         self.embed = nn.Embedding(classes, dim) if classes else None
         if clusters:
-            self.register_buffer("cluster_cdf", torch.arange(1, clusters + 1) / clusters)
+            cdf = torch.arange(1, clusters + 1) / clusters  # (K,): uniform until the data's shares are set
+            self.register_buffer("cluster_cdf", cdf.repeat(NUM_CLASSES, 1) if conditional else cdf)
         else:
             self.cluster_cdf = None
         return dim if classes else 0
 
     def set_cluster_shares(self, shares: torch.Tensor) -> None:
-        cdf = shares.double().cumsum(0)
-        self.cluster_cdf.copy_(cdf / cdf[-1])
+        """``shares`` (K,) of the clusters, or (10 * K,) of each digit's clusters, digit-major."""
+        cdf = shares.double().view(self.cluster_cdf.shape).cumsum(-1)
+        self.cluster_cdf.copy_(cdf / cdf[..., -1:])
 
-    def clusters_of(self, z: torch.Tensor) -> torch.Tensor:
-        """(B,) the cluster a self-conditioned G draws for noise z (B, latent_dim)."""
+    def clusters_of(self, z: torch.Tensor, digits: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) the cluster a self-conditioned G draws for noise z (B, latent_dim): the
+        first whose cumulative share exceeds Phi(z_0); within ``digits`` (B,) when conditional."""
         u = torch.special.ndtr(z[:, :1].float())  # (B, 1), uniform on (0, 1)
-        return (u >= self.cluster_cdf[:-1]).sum(1)  # the first cluster whose cdf exceeds u
+        cdf = self.cluster_cdf if digits is None else self.cluster_cdf[digits]  # (K,) or (B, K)
+        return (u >= cdf[..., :-1]).sum(1)
+
+    def classes_of(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """(B,) the classes G embeds and D judges for noise z and the caller's ``labels``:
+        the digits; a self-conditioned G's clusters, drawn from z unless given; or, conditional
+        with clusters, digit * K + the cluster drawn from z within the digit."""
+        if self.cluster_cdf is None or (labels is not None and not self.conditional):
+            return labels
+        if not self.conditional:
+            return self.clusters_of(z)
+        return labels * self.cluster_cdf.shape[1] + self.clusters_of(z, labels)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if labels is None and self.cluster_cdf is not None:
-            labels = self.clusters_of(z)
-        return self.decode(z, None if self.embed is None else self.embed(labels))
+        classes = self.classes_of(z, labels)
+        return self.decode(z, None if self.embed is None else self.embed(classes))
 
     def decode(self, z: torch.Tensor, label_vectors: torch.Tensor | None = None) -> torch.Tensor:
         if label_vectors is not None:

@@ -132,21 +132,24 @@ def interpolate(
 ) -> torch.Tensor:
     """A latent walk, (steps, 1, 28, 28): between the noise of ``seeds`` (slerp), holding the
     digit fixed for conditional models and moving between the two ends' cluster embeddings
-    for self-conditioned ones (so the walk is smooth); or between two ``digits``' label
+    for self-conditioned ones (so the walk is smooth; within the digit when conditional with
+    clusters); or between two ``digits``' label
     embeddings (linear), holding the noise of ``seed`` fixed."""
     t = torch.linspace(0, 1, steps)
     device = next(G.parameters()).device
     conditional = getattr(G, "conditional", False)
     if digits is not None:
         z = torch.randn(1, latent_dim, generator=torch.Generator().manual_seed(seed)).expand(steps, -1)
-        ends = G.embed(torch.tensor(digits, device=device)).cpu()  # (2, E)
+        classes = G.classes_of(z[:2].to(device), torch.tensor(digits, device=device))  # (2,)
+        ends = G.embed(classes).cpu()  # (2, E)
         vectors = torch.lerp(ends[0], ends[1], t[:, None])
         return G.decode(z.to(device), vectors.to(device)).cpu()
     assert seeds is not None
     a, b = (torch.randn(latent_dim, generator=torch.Generator().manual_seed(s)) for s in seeds)
     z = slerp(a, b, t)
     if getattr(G, "cluster_cdf", None) is not None:
-        ends = G.embed(G.clusters_of(torch.stack([a, b]).to(device))).cpu()  # (2, E)
+        ends_digit = torch.full((2,), digit, device=device) if conditional else None
+        ends = G.embed(G.classes_of(torch.stack([a, b]).to(device), ends_digit)).cpu()  # (2, E)
         return G.decode(z.to(device), torch.lerp(ends[0], ends[1], t[:, None]).to(device)).cpu()
     labels = torch.full((steps,), digit, device=device) if conditional else None
     return G(z.to(device), labels).cpu()

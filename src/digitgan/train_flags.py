@@ -67,7 +67,8 @@ def _model_flags(g, d) -> None:
         "--clusters",
         type=at.integer,
         help="self-conditioning without labels: G and D see which of K k-means clusters of the "
-        f"pixels a digit is in, 0 = off (seed: {d.clusters}; scdcgan: {PRESETS['scdcgan']['clusters']})",
+        "pixels a digit is in; with --conditional, which of K clusters within its digit; 0 = off "
+        f"(seed: {d.clusters}; scdcgan: {PRESETS['scdcgan']['clusters']})",
     )
     g.add_argument("--d-norm", choices=D_NORMS, help=f"conv D normalisation (seed: {d.d_norm})")
     g.add_argument(

@@ -20,7 +20,7 @@ import torch
 from digitgan import distributed
 from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
-from digitgan.clusters import Clusters, pixel_clusters
+from digitgan.clusters import Clusters, digit_clusters, pixel_clusters
 from digitgan.config import TrainConfig
 from digitgan.ema import EMA, with_standing_statistics
 from digitgan.errors import UserError
@@ -227,18 +227,15 @@ class Trainer:
         return distributed.local_rows(z)
 
     def latents(self, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """G's inputs for one batch: noise, and the labels G and D see: uniform digits for
-        conditional models, the clusters G picks from the noise for self-conditioned ones."""
+        """G's inputs for one batch: noise, and uniform digits for conditional models (None
+        otherwise). D sees ``G.classes_of`` them: the digits, or the clusters G picks."""
         labels = None
         if self.cfg.conditional:  # drawn before the noise: the streams' order since the first release
             rows = distributed.global_rows(batch)
             labels = distributed.local_rows(
                 torch.randint(0, 10, (rows,), device=self.device, generator=self.noise_rng)
             )
-        z = self.noise(batch)
-        if self.cfg.clusters:
-            labels = self.G.clusters_of(z)
-        return z, labels
+        return self.noise(batch), labels
 
     def paired(
         self, z: torch.Tensor, labels: torch.Tensor | None
@@ -249,8 +246,7 @@ class Trainer:
         z = z.clone()
         if self.cfg.clusters:
             z[h : 2 * h, 0] = z[:h, 0]  # z_0 picks the cluster
-            labels = self.G.clusters_of(z)
-        elif labels is not None:
+        if labels is not None:
             labels = torch.cat([labels[:h], labels[:h], labels[2 * h :]])
         return z, labels
 
@@ -279,10 +275,15 @@ class Trainer:
         for G in [self.G] + ([self.ema.module] if self.ema is not None else []):
             G.set_cluster_shares(shares.to(self.device))
 
-    def fit_clusters(self, images_u8: torch.Tensor) -> Clusters:
+    def fit_clusters(self, images_u8: torch.Tensor, digits: torch.Tensor) -> Clusters:
         """Self-conditioning: the k-means clusters of the training digits (``cfg.clusters``
-        of them, seeded by ``cfg.seed``), whose shares G now draws."""
-        clusters = pixel_clusters(images_u8, self.cfg.clusters, self.cfg.seed)
+        of them, or of each digit when conditional, seeded by ``cfg.seed``), whose shares G
+        now draws."""
+        k, seed = self.cfg.clusters, self.cfg.seed
+        if self.cfg.conditional:
+            clusters = digit_clusters(images_u8, digits, k, seed)
+        else:
+            clusters = pixel_clusters(images_u8, k, seed)
         self.set_cluster_shares(clusters.shares)
         return clusters
 
@@ -313,7 +314,8 @@ class Trainer:
         with self.arith.autocast():
             with torch.no_grad():
                 fake = self.G(z, fake_labels)
-            d_loss, real_out, fake_out = self.objective.d_loss(judge, real, fake, real_labels, fake_labels)
+            fake_classes = self.G.classes_of(z, fake_labels)
+            d_loss, real_out, fake_out = self.objective.d_loss(judge, real, fake, real_labels, fake_classes)
             total = d_loss + self.r1_term(real, real_labels)
             total = total + self.class_term(judge, real_labels, real.shape[0])
         self.opt_d.zero_grad()
@@ -331,9 +333,9 @@ class Trainer:
         set_requires_grad(self.d_params, False)
         judge = self.judge()
         with self.arith.autocast():
-            fake = self.G(z, g_labels)
-            g_loss = self.objective.g_loss(judge, fake, g_labels, self.g_keep(batch))
-            g_loss = g_loss + self.mode_seeking_term(z, fake) + self.class_term(judge, g_labels, batch)
+            fake, classes = self.G(z, g_labels), self.G.classes_of(z, g_labels)
+            g_loss = self.objective.g_loss(judge, fake, classes, self.g_keep(batch))
+            g_loss = g_loss + self.mode_seeking_term(z, fake) + self.class_term(judge, classes, batch)
         self.opt_g.zero_grad()
         g_loss.backward()
         self.opt_g.step()

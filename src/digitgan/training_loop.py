@@ -34,6 +34,7 @@ from digitgan.checkpoint import (
     save_state,
     save_weights,
 )
+from digitgan.clusters import Clusters
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
@@ -143,21 +144,34 @@ class Training:
         return made
 
     def cluster_labels(self, state: tuple[dict, dict] | None, path: Path | None) -> torch.Tensor:
-        """Self-conditioning: every training digit's k-means cluster, in place of its label.
-        Computed once and kept in the state, so that a resume sees the same clusters."""
+        """Self-conditioning: every training digit's k-means cluster in place of its label
+        (digit * K + cluster when conditional). Computed once and kept in the state, so that
+        a resume sees the same clusters."""
         if state is not None:
             try:
                 return state[0]["data.clusters"].long().to(self.device)
             except KeyError as exc:
                 raise UserError(f"{path} is incomplete or damaged (no data.clusters)") from exc
-        start, k = time.perf_counter(), self.cfg.clusters
-        clusters = self.trainer.fit_clusters(self.images)
-        self.cluster_note = (
-            f"{k} k-means clusters of the pixels in {time.perf_counter() - start:.1f} s (no labels used; "
-            f"they agree with the digits' labels on {clusters.agreement(self.labels.cpu()):.0%} of the data; "
-            f"cluster shares {clusters.shares.min():.1%} to {clusters.shares.max():.1%})"
-        )
+        start = time.perf_counter()
+        clusters = self.trainer.fit_clusters(self.images, self.labels)
+        self.cluster_note = self.describe_clusters(clusters, time.perf_counter() - start)
         return clusters.assignment.to(self.device)
+
+    def describe_clusters(self, clusters: Clusters, seconds: float) -> str:
+        """The log's line on the clusters: how long they took, their shares, and for an
+        unconditional run how far they agree with the labels it never reads."""
+        k, shares = self.cfg.clusters, clusters.shares
+        if self.cfg.conditional:
+            return (
+                f"{k} k-means clusters of the pixels within each digit in {seconds:.1f} s (D judges "
+                f"a digit with its cluster, G picks the cluster from its noise; shares "
+                f"{shares.min():.2%} to {shares.max():.2%} of the data)"
+            )
+        return (
+            f"{k} k-means clusters of the pixels in {seconds:.1f} s (no labels used; they agree "
+            f"with the digits' labels on {clusters.agreement(self.labels.cpu()):.0%} of the data; "
+            f"cluster shares {shares.min():.1%} to {shares.max():.1%})"
+        )
 
     def _restore(self, state: tuple[dict, dict], path: Path) -> str | None:
         tensors, meta = state
@@ -245,7 +259,7 @@ class Training:
         order = self.order if pos else None
         tensors["data.order"] = order if order is not None else torch.zeros(0, dtype=torch.int64)
         if self.cfg.clusters:
-            tensors["data.clusters"] = self.labels.to(torch.uint8)  # MAX_CLUSTERS < 256
+            tensors["data.clusters"] = self.labels.to(torch.uint8)  # label_classes <= 250
         distributed.check_same([t for t in tensors.values() if t.is_floating_point()], "the weights")
         if not self.writer:
             return

@@ -94,6 +94,19 @@ def test_evaluate_run_writes_metrics_beside_the_floor(tiny_run, tiny_evaluator, 
     assert json.loads(again.read_text())["metrics"] == run
 
 
+def test_evaluate_records_the_truncation_it_drew_with(preset_runs, tiny_evaluator, tmp_path, capsys):
+    run = preset_runs["scdcgan"]
+    args = ["evaluate", str(run), "--n", "200", "--evaluator", str(tiny_evaluator)]
+    assert main([*args, "--out", str(tmp_path / "own.json")]) == 0
+    assert main([*args, "--truncation", "0.5", "--out", str(tmp_path / "half.json")]) == 0
+    own, half = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("own", "half"))
+    assert own["truncation"] == 0.9 and half["truncation"] == 0.5
+    assert own["metrics"] != half["metrics"]
+    assert main(["evaluate", "--samples", str(tmp_path / "x.npz"), "--truncation", "0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--truncation" in err, err
+
+
 @pytest.mark.floats
 def test_evaluate_external_npz_with_labels(tmp_path, tiny_evaluator, data_root, capsys):
     test = load_dataset("mnist", data_root, "test")

@@ -92,3 +92,35 @@ def test_damaged_weights_name_the_file(damage, tiny_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(weights) in err
     assert not out.exists()
+
+
+def test_a_run_draws_with_its_truncation_and_sample_can_change_it(preset_runs, tmp_path):
+    """scdcgan draws with the noise's spread at 0.9, set when it was trained; ``--truncation``
+    overrides it. A truncated G is the same G fed z * psi, with z_0 kept where it picks the
+    cluster, so the clusters are drawn as often as before."""
+    run = preset_runs["scdcgan"]
+    G, cfg = load_generator(run)
+    full, _ = load_generator(run, truncation=1.0)
+    assert cfg.truncation == G.truncation == 0.9 and full.truncation == 1.0
+    z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    narrowed = torch.cat([z[:, :1], z[:, 1:] * 0.9], 1)
+    with torch.no_grad():
+        assert torch.equal(G(z), full(narrowed)) and not torch.equal(G(z), full(z))
+    assert torch.equal(G.classes_of(G.truncated(z), None), full.classes_of(z, None))
+    main(["sample", str(run), "--n", "16", "--out", str(tmp_path / "a.npz")])
+    main(["sample", str(run), "--n", "16", "--truncation", "1", "--out", str(tmp_path / "b.npz")])
+    assert np.array_equal(
+        np.load(tmp_path / "a.npz")["images"], to_uint8(generate(G, 16, 0, cfg.latent_dim))[:, 0]
+    )
+    assert np.array_equal(
+        np.load(tmp_path / "b.npz")["images"], to_uint8(generate(full, 16, 0, cfg.latent_dim))[:, 0]
+    )
+
+
+def test_a_conditional_gs_truncation_scales_all_of_z(preset_runs):
+    G, cfg = load_generator(preset_runs["cdcgan"], truncation=0.5)
+    full, _ = load_generator(preset_runs["cdcgan"])
+    assert cfg.truncation == 1.0 and full.truncation == 1.0
+    z, digits = torch.randn(8, cfg.latent_dim, generator=torch.Generator().manual_seed(1)), torch.arange(8)
+    with torch.no_grad():
+        assert torch.equal(G(z, digits), full(z * 0.5, digits))

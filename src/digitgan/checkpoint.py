@@ -152,10 +152,11 @@ def load_config(path: Path) -> TrainConfig:
 
 
 def load_generator(
-    run_dir: Path, device: str | torch.device = "cpu", use_ema: bool = True
+    run_dir: Path, device: str | torch.device = "cpu", use_ema: bool = True, truncation: float | None = None
 ) -> tuple[nn.Module, TrainConfig]:
     """The trained generator of a run folder, in eval mode, with its config: the EMA
-    weights when the run kept them (and ``use_ema``), else the raw generator's."""
+    weights when the run kept them (and ``use_ema``), else the raw generator's; drawing
+    with ``truncation``, by default the run's."""
     from digitgan.networks import build_generator
 
     run_dir = Path(run_dir)
@@ -171,6 +172,7 @@ def load_generator(
     G = build_generator(cfg)
     ema = ckpt / "G_ema.safetensors"
     load_weights(ema if use_ema and ema.exists() else ckpt / "G.safetensors", G)
+    G.truncation = cfg.truncation if truncation is None else truncation
     return G.to(device).eval(), cfg
 
 

@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_truncation(parser) -> None:
+    parser.add_argument(
+        "--truncation",
+        metavar="PSI",
+        type=at.number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+        help="draw with the noise's spread times PSI (truncation; 1 = off; default: the run's, set in training)",
+    )
+
+
 def add_sample(sub) -> None:
     s = sub.add_parser(
         "sample",
@@ -55,6 +64,7 @@ def add_sample(sub) -> None:
     which.add_argument("--digit", type=at.digit, help="draw only this digit (conditional runs)")
     which.add_argument("--per-digit", action="store_true", help="one row per digit 0-9 (conditional runs)")
     s.add_argument("--raw", action="store_true", help="use the raw generator, not its EMA weights")
+    add_truncation(s)
     s.add_argument("--seed", type=at.seed, default=0, help="noise seed: same seed, same bytes")
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
@@ -232,6 +242,7 @@ def add_evaluate(sub) -> None:
         "--n", type=at.positive_int, default=10_000, help="number of generated digits (100-10,000)"
     )
     e.add_argument("--seed", type=at.seed, default=0, help="noise seed for the generated digits")
+    add_truncation(e)
     e.add_argument(
         "--dataset",
         choices=sorted(DATASETS),

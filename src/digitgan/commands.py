@@ -15,7 +15,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic gp_lambda ema_decay r1_gamma r1_every lr_d mode_seeking top_k label_smoothing "
-        "aux_classifier d_width g_upsample "
+        "aux_classifier d_width g_upsample truncation "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
         "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
         "precision channels_last"
@@ -41,7 +41,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     n = args.n * 10 if args.per_digit else args.n
     check_sample_request(n, args.out)
-    G, cfg = load_generator(args.run_dir, resolve_device(args.device), use_ema=not args.raw)
+    device = resolve_device(args.device)
+    G, cfg = load_generator(args.run_dir, device, use_ema=not args.raw, truncation=args.truncation)
     labels, nrow = requested_labels(cfg, args.n, args.digit, args.per_digit, name=str(args.run_dir))
     images = generate(G, n, args.seed, cfg.latent_dim, labels, as_uint8=args.out.suffix == ".npz")
     write_samples(images, args.out, labels, nrow=nrow or None)
@@ -81,12 +82,16 @@ def digits_to_evaluate(args: argparse.Namespace):
     from digitgan.sampling import generate, sample_labels
 
     if args.samples:
+        if args.truncation is not None:
+            raise UserError(
+                "--truncation sets the noise a run draws digits from; --samples are drawn already"
+            )
         images, labels = load_samples(args.samples)
         source = {"samples": str(args.samples)}
         about = dict(name=args.samples.name, data_root=args.data_root, dataset=args.dataset or "mnist")
         return images, labels, {**about, "source": source, "out": args.out}, None
     check_n(args.n)
-    G, cfg = load_generator(args.run_dir)
+    G, cfg = load_generator(args.run_dir, truncation=args.truncation)
     if args.dataset is not None and args.dataset != cfg.dataset:
         raise UserError(
             f"{args.run_dir} was trained on {cfg.dataset}; it is measured against {cfg.dataset} (drop --dataset)"
@@ -98,7 +103,7 @@ def digits_to_evaluate(args: argparse.Namespace):
 
     images, labels = draw(args.n)
     about = dict(name=args.run_dir.name, data_root=args.data_root or cfg.data_root, dataset=cfg.dataset)
-    source = {"run": str(args.run_dir), "seed": args.seed}
+    source = {"run": str(args.run_dir), "seed": args.seed, "truncation": G.truncation}
     return images, labels, {**about, "source": source, "out": args.out or args.run_dir / "metrics.json"}, draw
 
 

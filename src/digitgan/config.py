@@ -46,6 +46,9 @@ class TrainConfig:
     label_smoothing: float = 0.0  # BCE: D's target on real digits is 1 - this (Salimans et al. 2016)
     aux_classifier: float = 0.0  # AC-GAN (Odena et al. 2017): weight of D's class head's loss; 0 = off
     lr_d: float | None = None  # D's learning rate when it differs from G's (TTUR); None = lr
+    # drawing from the trained run (not training): the noise's spread times psi, but for z_0
+    # where it picks a cluster (truncation, Brock et al. 2019); 1 = off
+    truncation: float = 1.0
     # arithmetic of the convolutional networks' steps (arithmetic.py)
     precision: str = "fp32"  # fp32, bf16 (autocast, fp32 master weights) or auto (bf16 where native)
     channels_last: bool = False  # NHWC layout for the convolutions
@@ -225,6 +228,11 @@ class TrainConfig:
                 f"--label-smoothing smooths BCE's real targets; --loss {self.loss} has none: drop it or use --loss bce",
             ),
             (self.aux_classifier >= 0, f"--aux-classifier must be >= 0 (0 = off), got {self.aux_classifier}"),
+            (0 < self.truncation <= 1, f"--truncation must lie in (0, 1] (1 = off), got {self.truncation}"),
+            (
+                self.truncation == 1 or self.family == "gan",
+                "--truncation narrows the noise a GAN draws digits from; cyclegan translates digits",
+            ),
             (
                 self.aux_classifier == 0 or (self.label_classes and self.arch == "conv"),
                 "--aux-classifier gives a convolutional D a head that names the digit (or cluster): "
@@ -323,12 +331,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 18, about the same time: FID 10.6 -> 9.9 and recall 0.82 -> 0.84 on three seeds, every
     # seed better on both. Mode seeking at a quarter of its first weight: FID 9.9 -> 5.1,
     # precision 0.71 -> 0.75, IS 9.24 -> 9.47, recall 0.84 -> 0.82 on three seeds, every
-    # seed better on all but recall. README: measurements.
+    # seed better on all but recall. Digits drawn with the noise's spread at 0.9 (truncation):
+    # IS 9.47 -> 9.57, precision 0.75 -> 0.785, readable 94.3% -> 95.4%, FID 5.1 -> 4.6,
+    # recall 0.82 -> 0.77 on the same three seeds. README: measurements.
     "scdcgan": {
         **_DCGAN,
         "batch_size": 64,
         "clusters": 100,
         "mode_seeking": 0.25,
+        "truncation": 0.9,
         "minibatch_std": True,
         "lr_d": 4e-4,
         "d_width": 48,

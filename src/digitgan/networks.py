@@ -37,6 +37,7 @@ class Generator(nn.Module):
 
     embed: nn.Embedding | None
     cluster_cdf: torch.Tensor | None
+    truncation: float = 1.0  # set on a trained run's G (checkpoint.load_generator); 1 in training
 
     def _label_input(self, conditional: bool, clusters: int, dim: int) -> int:
         """Set up the label embedding (digits, clusters, or both); return its width, 0 if none."""
@@ -72,7 +73,16 @@ class Generator(nn.Module):
             return self.clusters_of(z)
         return labels * self.cluster_cdf.shape[1] + self.clusters_of(z, labels)
 
+    def truncated(self, z: torch.Tensor) -> torch.Tensor:
+        """z with its spread times ``truncation`` (Brock et al. 2019), but for z_0 where it
+        picks a cluster, so that clusters are still drawn as often as the data holds them."""
+        if self.truncation == 1.0:
+            return z
+        keep = 1 if self.cluster_cdf is not None else 0
+        return torch.cat([z[:, :keep], z[:, keep:] * self.truncation], 1)
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.truncated(z)
         classes = self.classes_of(z, labels)
         return self.decode(z, None if self.embed is None else self.embed(classes))
 

@@ -143,14 +143,14 @@ def interpolate(
         classes = G.classes_of(z[:2].to(device), torch.tensor(digits, device=device))  # (2,)
         ends = G.embed(classes).cpu()  # (2, E)
         vectors = torch.lerp(ends[0], ends[1], t[:, None])
-        return G.decode(z.to(device), vectors.to(device)).cpu()
+        return G.decode(G.truncated(z.to(device)), vectors.to(device)).cpu()
     assert seeds is not None
     a, b = (torch.randn(latent_dim, generator=torch.Generator().manual_seed(s)) for s in seeds)
     z = slerp(a, b, t)
     if getattr(G, "cluster_cdf", None) is not None:
         ends_digit = torch.full((2,), digit, device=device) if conditional else None
         ends = G.embed(G.classes_of(torch.stack([a, b]).to(device), ends_digit)).cpu()  # (2, E)
-        return G.decode(z.to(device), torch.lerp(ends[0], ends[1], t[:, None]).to(device)).cpu()
+        return G.decode(G.truncated(z.to(device)), torch.lerp(ends[0], ends[1], t[:, None]).to(device)).cpu()
     labels = torch.full((steps,), digit, device=device) if conditional else None
     return G(z.to(device), labels).cpu()
 

@@ -107,7 +107,9 @@ def _model_flags(g, d) -> None:
 
 def _technique_flags(g, d) -> None:
     """The train flags of the techniques measured for issue 13, each a term or a choice the
-    trainer adds to the objective."""
+    trainer adds to the objective, or to how a trained run draws."""
+    from digitgan.config import PRESETS
+
     g.add_argument(
         "--r1-gamma",
         type=at.nonneg_float,
@@ -122,6 +124,13 @@ def _technique_flags(g, d) -> None:
         "--mode-seeking",
         type=at.number(float, lambda v: v >= 0, "must be >= 0"),
         help="weight of the mode-seeking term on pairs of G's digits with one label (Mao et al. 2019), 0 = off",
+    )
+    g.add_argument(
+        "--truncation",
+        type=at.number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+        help="digits drawn from the trained run (sample, evaluate, serve, export, dataset) take "
+        "noise of this spread, buying precision with variety (Brock et al. 2019); training is "
+        f"unchanged; 1 = off (scdcgan: {PRESETS['scdcgan']['truncation']})",
     )
     g.add_argument(
         "--top-k",

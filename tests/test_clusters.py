@@ -30,6 +30,14 @@ def blobs(k: int, per: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return x[order], ids[order]
 
 
+def record_d_labels(trainer: Trainer) -> list:
+    """The labels D is called with from now on, one entry per call."""
+    seen = []
+    D_forward = trainer.D.forward
+    trainer.D.forward = lambda x, y=None: seen.append(y) or D_forward(x, y)
+    return seen
+
+
 def same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Do two labelings split the points alike (up to renaming the clusters)?"""
     pairs = set(zip(a.tolist(), b.tolist(), strict=True))
@@ -80,9 +88,7 @@ def test_trainer_feeds_d_the_clusters(data_root):
     z, labels = trainer.latents(64)
     assert labels is None and torch.equal(trainer.G.classes_of(z, labels), trainer.G.clusters_of(z))
     assert torch.equal(trainer.ema.module.cluster_cdf, trainer.G.cluster_cdf)
-    seen = []
-    D_forward = trainer.D.forward
-    trainer.D.forward = lambda x, y=None: seen.append(y) or D_forward(x, y)
+    seen = record_d_labels(trainer)
     real, real_clusters = torch.zeros(64, 1, 28, 28), torch.randint(0, 4, (64,))
     trainer.step(real, real_clusters)
     assert any(y is not None and torch.equal(y, real_clusters) for y in seen)
@@ -190,9 +196,7 @@ def test_conditional_clusters_train_save_and_feed_d_their_classes(data_root, tmp
     assert torch.allclose(G.cluster_cdf.double(), expected / expected[:, -1:], atol=1e-6)
 
     trainer = Trainer(make_config("cdcgan", clusters=3, hidden_dim=8, precision="fp32"), torch.device("cpu"))
-    seen = []
-    D_forward = trainer.D.forward
-    trainer.D.forward = lambda x, y=None: seen.append(y) or D_forward(x, y)
+    seen = record_d_labels(trainer)
     real_classes = torch.randint(0, 30, (64,))
     trainer.step(torch.zeros(64, 1, 28, 28), real_classes)
     assert torch.equal(seen[0], real_classes)

@@ -50,4 +50,5 @@ digit = number(int, lambda v: 0 <= v <= 9, "must be a digit 0-9", noun="a digit 
 positive_float = number(float, lambda v: 0 < v < float("inf"), "must be a finite number > 0")
 nonneg_float = number(float, lambda v: 0 <= v < float("inf"), "must be a finite number >= 0")
 unit_float = number(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
+share = number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]")
 cas_n = number(int, lambda v: 100 <= v <= 60_000, "must be between 100 and 60,000 (MNIST's training set)")

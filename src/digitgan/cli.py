@@ -44,7 +44,7 @@ def add_truncation(parser) -> None:
     parser.add_argument(
         "--truncation",
         metavar="PSI",
-        type=at.number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+        type=at.share,
         help="draw with the noise's spread times PSI (truncation; 1 = off; default: the run's, set in training)",
     )
 

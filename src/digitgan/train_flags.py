@@ -127,14 +127,14 @@ def _technique_flags(g, d) -> None:
     )
     g.add_argument(
         "--truncation",
-        type=at.number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+        type=at.share,
         help="digits drawn from the trained run (sample, evaluate, serve, export, dataset) take "
         "noise of this spread, buying precision with variety (Brock et al. 2019); training is "
         f"unchanged; 1 = off (scdcgan: {PRESETS['scdcgan']['truncation']})",
     )
     g.add_argument(
         "--top-k",
-        type=at.number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+        type=at.share,
         help="G learns from the share of its fakes D rates most real, going from 1 to this share "
         "over the run (top-k training, Sinha et al. 2020); 1 = off",
     )

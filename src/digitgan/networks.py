@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from digitgan.config import TrainConfig
+from digitgan.layers import ProductConvTranspose2d
 
 IMAGE_SIZE = 28 * 28
 NUM_CLASSES = 10
@@ -148,7 +149,8 @@ class MLPDiscriminator(nn.Module):
 class ConvGenerator(Generator):
     """DCGAN's generator (Radford et al. 2016) sized for 28 x 28: z -> 7x7 by a transposed
     convolution, then two stride-2 transposed convolutions to 14x14 and 28x28, BatchNorm
-    and ReLU between, Tanh at the end. Conditional: a label embedding joins z.
+    and ReLU between, Tanh at the end. Conditional: a label embedding joins z. The first
+    and last layers run as matrix products (layers.py), the same function, faster here.
     ``upsample="resize"`` makes the last layer a nearest-neighbour x2 resize and a 3x3
     convolution (Odena et al. 2016): every output pixel then sees the same kernel, where a
     stride-2 transposed convolution uses one of four by the pixel's parity (checkerboards)."""
@@ -165,7 +167,7 @@ class ConvGenerator(Generator):
         self.latent_dim = latent_dim
         in_dim = latent_dim + self._label_input(conditional, clusters, 50)
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(in_dim, 4 * width, 7, 1, 0, bias=False),  # (B, 4w, 7, 7)
+            ProductConvTranspose2d(in_dim, 4 * width, 7, 1, 0, bias=False),  # (B, 4w, 7, 7)
             nn.BatchNorm2d(4 * width),
             nn.ReLU(),
             nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False),  # (B, 2w, 14, 14)
@@ -179,7 +181,7 @@ class ConvGenerator(Generator):
     def last_layer(channels: int, upsample: str) -> list[nn.Module]:
         if upsample == "resize":
             return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, 1, 3, 1, 1)]
-        return [nn.ConvTranspose2d(channels, 1, 4, 2, 1)]
+        return [ProductConvTranspose2d(channels, 1, 4, 2, 1)]
 
     def body(self, z_in: torch.Tensor) -> torch.Tensor:
         return self.net(z_in[:, :, None, None]).float()  # (B, 1, 28, 28), fp32 under autocast too
@@ -244,23 +246,35 @@ class ConvDiscriminator(nn.Module):
         if self.mbstd:
             # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
             # spread as one more feature map, so D can see a G that draws everything alike.
-            spread = h.std(0, unbiased=False).mean().expand(h.shape[0], 49)  # (B, 49)
+            # Written out in fp32: torch's std over the batch dimension takes ~15x as long
+            # on the CPU as these three passes (README: Performance).
+            centred = h.float() - h.float().mean(0)
+            spread = centred.square().mean(0).sqrt().mean().to(h.dtype).expand(h.shape[0], 49)
             h = torch.cat([h, spread], 1)
         return h
 
     def first_layer(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The first convolution of [image, K one-hot label planes] (B, 1 + K, 28, 28), done
         as the image's convolution plus the label planes' share. A constant plane convolved
-        is the same 14 x 14 map for every digit (it varies only at the borders, where the
-        padding cuts the kernel short), so the K classes' maps are computed once per call
-        and looked up: the same function and gradients, with 1 / (1 + K) of the work."""
+        gives at each output pixel the sum of the kernel taps that fall inside the image, so
+        a digit's share is its class's kernel (w, 16) times a fixed 0/1 matrix of taps (16,
+        196): gathered for the batch's classes, that is B small products instead of K
+        planes convolved, and the same function and gradients."""
         conv = self.body[0]
         weight = conv.weight  # (w, 1 + K, 4, 4); spectrally normalised under --spectral-norm
         h = F.conv2d(x, weight[:, :1], conv.bias, conv.stride, conv.padding)  # (B, w, 14, 14)
-        per_class = weight[:, 1:].transpose(0, 1).reshape(-1, 1, *weight.shape[2:])  # (K * w, 1, 4, 4)
+        kernels = weight[:, 1:].transpose(0, 1).flatten(2)[labels]  # (B, w, 16)
+        taps = self.inside_taps(x, conv)  # (16, 196)
+        return h + (kernels @ taps).view(h.shape)
+
+    @staticmethod
+    def inside_taps(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+        """(kh * kw, H' * W') 0/1: which kernel taps land inside the image at each output
+        pixel, the convolution of a plane of ones by one kernel per tap."""
+        kh, kw = conv.kernel_size
+        eye = torch.eye(kh * kw, dtype=x.dtype, device=x.device).view(kh * kw, 1, kh, kw)
         ones = x.new_ones(1, 1, *x.shape[2:])
-        maps = F.conv2d(ones, per_class, None, conv.stride, conv.padding)  # (1, K * w, 14, 14)
-        return h + maps.view(self.classes, -1, *h.shape[2:])[labels]
+        return F.conv2d(ones, eye, None, conv.stride, conv.padding)[0].flatten(1)
 
 
 def dcgan_init(module: nn.Module) -> None:

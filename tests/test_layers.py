@@ -1,0 +1,98 @@
+"""The generator's transposed convolutions as matrix products (layers.py) and D's written-out
+minibatch standard deviation: the same functions and gradients as PyTorch's own, to fp32
+rounding bounded by the size of the terms summed."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from digitgan.layers import ProductConvTranspose2d
+
+EPS = torch.finfo(torch.float32).eps
+
+
+def rounding_bound(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """Per output: (terms summed + 2) * eps * the sum of |terms|, the worst case of a sum in
+    any order; the sum of |terms| is the same layer applied to |x| with |weight|."""
+    n = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] + 2
+    bias = None if layer.bias is None else layer.bias.abs()
+    terms = F.conv_transpose2d(x.abs(), layer.weight.abs(), bias, layer.stride, layer.padding)
+    return n * EPS * terms
+
+
+def twin_layers(*args, **kwargs) -> tuple[ProductConvTranspose2d, nn.ConvTranspose2d]:
+    torch.manual_seed(0)
+    ours = ProductConvTranspose2d(*args, **kwargs)
+    reference = nn.ConvTranspose2d(*args, **kwargs)
+    reference.load_state_dict(ours.state_dict())
+    return ours, reference
+
+
+@pytest.mark.floats
+@pytest.mark.parametrize(
+    "args, size, bias",
+    [
+        ((150, 128, 7, 1, 0), 1, False),  # DCGAN's first layer: z (1 x 1) -> 7 x 7
+        ((64, 1, 4, 2, 1), 14, True),  # the last layer: 14 x 14 -> 28 x 28, one channel
+        ((48, 1, 4, 2, 1), 14, True),
+        ((8, 1, 3, 2, 0), 5, True),  # odd kernel, no padding
+        ((16, 8, 4, 2, 1), 7, False),  # any other shape: PyTorch's own kernel
+    ],
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_product_transposed_convolution_is_the_transposed_convolution(args, size, bias, channels_last):
+    ours, reference = twin_layers(*args, bias=bias)
+    x = torch.randn(5, args[0], size, size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = ours(x_ours), reference(x_ref)
+    assert out.shape == expected.shape
+    assert ((out - expected).abs() <= rounding_bound(reference, x)).all()
+
+    upstream = torch.randn_like(expected)
+    grads = torch.autograd.grad((out * upstream).sum(), [x_ours, ours.weight])
+    ref_grads = torch.autograd.grad((expected * upstream).sum(), [x_ref, reference.weight])
+    for grad, ref in zip(grads, ref_grads, strict=True):
+        # each gradient sums at most B * H' * W' * Cout * k * k products of |upstream| and
+        # |x| or |weight|: bound it by that count times eps times the largest sum of |products|
+        scale = upstream.abs().sum() * max(x.abs().max(), ours.weight.abs().max())
+        assert (grad - ref).abs().max() <= upstream.numel() * args[2] ** 2 * EPS * scale
+    if bias:
+        (grad_bias,) = torch.autograd.grad((ours(x) * upstream).sum(), ours.bias)
+        torch.testing.assert_close(grad_bias, upstream.sum((0, 2, 3)))
+
+
+def test_generator_draws_the_same_digits_as_with_pytorchs_own_layers():
+    """A drop-in subclass with the same parameters and names (runs saved before it load
+    unchanged, the DCGAN initialisation finds it): swapping PyTorch's layer back in draws
+    the same digits, to rounding."""
+    from digitgan.networks import ConvGenerator
+
+    torch.manual_seed(0)
+    G = ConvGenerator(100, 32).eval()
+    z = torch.randn(8, 100)
+    ours = G(z)
+    swapped = [m for m in G.modules() if isinstance(m, ProductConvTranspose2d)]
+    assert len(swapped) == 2 and G.net[0] in swapped  # the first and the last layer
+    for m in swapped:
+        m.__class__ = nn.ConvTranspose2d
+    torch.testing.assert_close(ours, G(z), rtol=0, atol=1e-5)  # tanh outputs in [-1, 1]
+
+
+@pytest.mark.floats
+def test_minibatch_std_feature_is_the_batch_standard_deviation():
+    """D's extra feature is the mean over features of their standard deviation over the
+    batch (Karras et al. 2018), written out in fp32: torch.std's value to fp32 rounding."""
+    from digitgan.networks import ConvDiscriminator
+
+    torch.manual_seed(0)
+    D = ConvDiscriminator(8, 0, mbstd=True)
+    x = torch.randn(16, 1, 28, 28)
+    h = D.body(x)
+    features = D.features(x)
+    assert torch.equal(features[:, : h.shape[1]], h)
+    expected = h.std(0, unbiased=False).mean()
+    # 16 squares summed per feature, then 784 features averaged: well within 64 eps relative
+    torch.testing.assert_close(features[:, h.shape[1] :], expected.expand(16, 49), rtol=64 * EPS, atol=0)

@@ -103,6 +103,51 @@ def test_conv_speed_benchmark(tmp_path, data_root):
         )
 
 
+def test_layer_speed_benchmark(tmp_path, data_root):
+    """bench/layer_speed.py times digitgan's layers against the former forms it keeps as
+    references; the comparison is fair only if those compute the same function: from the
+    same weights (fp32), the same D logits and G digits to rounding."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from layer_speed import use_former_forms
+
+    from digitgan.config import make_config
+    from digitgan.trainer import Trainer
+
+    cfg = make_config("cdcgan", precision="fp32")
+    ours, former = Trainer(cfg, torch.device("cpu")), Trainer(cfg, torch.device("cpu"))
+    former.load_state(*ours.state(), Path("same-weights"))
+    use_former_forms(former)
+    assert (
+        type(former.G.net[0]) is torch.nn.ConvTranspose2d
+        and type(ours.G.net[0]) is not torch.nn.ConvTranspose2d
+    )
+    x, labels, z = torch.rand(16, 1, 28, 28) * 2 - 1, torch.arange(16) % 10, torch.randn(16, 100)
+    torch.testing.assert_close(former.D(x, labels), ours.D(x, labels), rtol=0, atol=1e-5)
+    torch.testing.assert_close(former.G(z, labels), ours.G(z, labels), rtol=0, atol=1e-5)
+
+    out = tmp_path / "layer_speed.json"
+    run_bench(
+        "layer_speed.py",
+        "--data-root",
+        str(data_root),
+        "--steps",
+        "1",
+        "--rounds",
+        "2",
+        "--presets",
+        "cdcgan",
+        "--json",
+        str(out),
+    )
+    result = json.loads(out.read_text())
+    assert len(result["layers"]) == 4 and all(
+        r["former_ms"] > 0 < r["digitgan_ms"] for r in result["layers"].values()
+    )
+    (row,) = result["rows"]
+    assert row["preset"] == "cdcgan" and row["batch"] == 64 and len(row["ms_per_step_rounds"]["former"]) == 2
+    assert row["speedup"] == pytest.approx(row["ms_per_step"]["former"] / row["ms_per_step"]["digitgan"])
+
+
 def test_serve_load_benchmark(tmp_path, preset_runs):
     """A small version of bench/serve_load.py: every request answered, the table's figures
     consistent (no timing assertion)."""

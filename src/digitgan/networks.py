@@ -246,7 +246,7 @@ class ConvDiscriminator(nn.Module):
         if self.mbstd:
             # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
             # spread as one more feature map, so D can see a G that draws everything alike.
-            # Written out in fp32: torch's std over the batch dimension takes ~15x as long
+            # Written out in fp32: torch's std over the batch dimension takes ~13x as long
             # on the CPU as these three passes (README: Performance).
             centred = h.float() - h.float().mean(0)
             spread = centred.square().mean(0).sqrt().mean().to(h.dtype).expand(h.shape[0], 49)

@@ -40,7 +40,7 @@ class ProductConvTranspose2d(nn.ConvTranspose2d):
     def _overlapped_patches(self, x: torch.Tensor) -> torch.Tensor:
         """Each input pixel's k x k patch of the output, (B, H W, Cout k k), summed where the
         patches overlap, then cropped by the padding."""
-        b, _, h, w = x.shape
+        h, w = x.shape[-2:]
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         patches = x.permute(0, 2, 3, 1).flatten(1, 2) @ self.weight.flatten(1)  # (B, H W, Cout kh kw)
         full = ((h - 1) * sh + kh, (w - 1) * sw + kw)

@@ -140,9 +140,8 @@ def test_layer_speed_benchmark(tmp_path, data_root):
         str(out),
     )
     result = json.loads(out.read_text())
-    assert len(result["layers"]) == 4 and all(
-        r["former_ms"] > 0 < r["digitgan_ms"] for r in result["layers"].values()
-    )
+    assert len(result["layers"]) == 4
+    assert all(len(r) == 4 and min(r.values()) > 0 for r in result["layers"].values())
     (row,) = result["rows"]
     assert row["preset"] == "cdcgan" and row["batch"] == 64 and len(row["ms_per_step_rounds"]["former"]) == 2
     assert row["speedup"] == pytest.approx(row["ms_per_step"]["former"] / row["ms_per_step"]["digitgan"])

@@ -102,3 +102,18 @@ def test_minibatch_std_feature_is_the_batch_standard_deviation():
     # a division, a root); the mean over 784 features adds at most 784 eps on each side
     bound = (2 * (16 + 3) + 2 * 784) * EPS
     torch.testing.assert_close(features[:, h.shape[1] :], expected.expand(16, 49), rtol=bound, atol=0)
+
+
+def test_minibatch_std_of_a_feature_the_batch_shares_has_a_zero_gradient():
+    """Real digits share their border, so some of D's features do not vary over a batch: the
+    written-out spread must give them torch.std's zero gradient, not NaN (which had stopped
+    an AC-GAN D, image alone, from learning anything)."""
+    from digitgan.networks import ConvDiscriminator
+
+    torch.manual_seed(0)
+    D = ConvDiscriminator(8, 0, mbstd=True)
+    x = torch.randn(16, 1, 28, 28)
+    x[:, :, :14] = -1.0  # the top half blank in every image: the features it alone feeds are shared
+    D.features(x)[:, -1].sum().backward()
+    grads = torch.cat([p.grad.flatten() for p in D.parameters() if p.grad is not None])
+    assert torch.isfinite(grads).all() and grads.abs().sum() > 0

@@ -247,9 +247,12 @@ class ConvDiscriminator(nn.Module):
             # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
             # spread as one more feature map, so D can see a G that draws everything alike.
             # Written out in fp32: torch's std over the batch dimension takes ~13x as long
-            # on the CPU as these three passes (README: Performance).
+            # on the CPU as the same arithmetic (README: Performance). A feature the batch
+            # shares (the image's border) has variance 0: as in torch.std's backward, it
+            # gets a zero gradient, not the root's infinite one times 0.
             centred = h.float() - h.float().mean(0)
-            spread = centred.square().mean(0).sqrt().mean().to(h.dtype).expand(h.shape[0], 49)
+            variance = centred.square().mean(0).clamp_min(torch.finfo(torch.float32).tiny)
+            spread = variance.sqrt().mean().to(h.dtype).expand(h.shape[0], 49)
             h = torch.cat([h, spread], 1)
         return h
 

@@ -370,19 +370,23 @@ def test_ema_sampler_has_its_own_batchnorm_statistics(data_root):
 
 @pytest.mark.floats
 @pytest.mark.parametrize("classes", [10, 30])
-def test_label_planes_first_layer_is_the_concatenated_convolution(classes):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_label_planes_first_layer_is_the_concatenated_convolution(classes, channels_last):
     """D's first layer adds per-class maps instead of convolving K constant planes: the same
     outputs and weight gradients as convolving [image, one-hot planes], to fp32 rounding
-    (relative to the size of the terms summed)."""
+    (relative to the size of the terms summed), in the layout the convolution gives."""
     from digitgan.networks import ConvDiscriminator
 
     torch.manual_seed(0)
     D = ConvDiscriminator(8, classes, norm="none")
     x, labels = torch.randn(16, 1, 28, 28), torch.randint(0, classes, (16,))
+    if channels_last:
+        D, x = D.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     conv = D.body[0]
     planes = torch.nn.functional.one_hot(labels, classes).float()[:, :, None, None].expand(-1, -1, 28, 28)
     reference = torch.nn.functional.conv2d(torch.cat([x, planes], 1), conv.weight, conv.bias, 2, 1)
     ours = D.first_layer(x, labels)
+    assert ours.is_contiguous(memory_format=torch.channels_last) == channels_last
     # each output sums 16 * (1 + K) products; bound the rounding by eps * sum of |terms|
     terms = torch.nn.functional.conv2d(
         torch.cat([x, planes], 1).abs(), conv.weight.abs(), conv.bias.abs(), 2, 1

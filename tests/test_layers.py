@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digitgan.layers import ProductConvTranspose2d
+from digitgan.layers import LayoutFlatten, ProductConvTranspose2d, is_channels_last
+from digitgan.minibatch_std import batch_spread
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -48,9 +49,12 @@ def twin_layers(*args, **kwargs) -> tuple[ProductConvTranspose2d, nn.ConvTranspo
 )
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_product_transposed_convolution_is_the_transposed_convolution(args, size, bias, channels_last):
+    """Same outputs and gradients as PyTorch's layer, in the same layouts: the module and x
+    both channels-last or neither, as the trainer sets them (README: Performance)."""
     ours, reference = twin_layers(*args, bias=bias)
     x = torch.randn(5, args[0], size, size)
     if channels_last:
+        ours, reference = (m.to(memory_format=torch.channels_last) for m in (ours, reference))
         x = x.contiguous(memory_format=torch.channels_last)
     x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
     out, expected = ours(x_ours), reference(x_ref)
@@ -58,11 +62,14 @@ def test_product_transposed_convolution_is_the_transposed_convolution(args, size
     out_bound, x_bound, w_bound = rounding_bounds(reference, x, upstream)
     assert out.shape == expected.shape
     assert ((out - expected).abs() <= out_bound).all()
+    assert is_channels_last(out) == is_channels_last(expected)
 
     grads = torch.autograd.grad((out * upstream).sum(), [x_ours, ours.weight])
     ref_grads = torch.autograd.grad((expected * upstream).sum(), [x_ref, reference.weight])
     for grad, ref, bound in zip(grads, ref_grads, (x_bound, w_bound), strict=True):
         assert ((grad - ref).abs() <= bound).all()
+    # x's gradient in x's layout: a layer before that mixes two layouts runs 10-20x slower
+    assert is_channels_last(grads[0]) == is_channels_last(x)
     if bias:
         (grad_bias,) = torch.autograd.grad((ours(x) * upstream).sum(), ours.bias)
         torch.testing.assert_close(grad_bias, upstream.sum((0, 2, 3)))
@@ -117,3 +124,51 @@ def test_minibatch_std_of_a_feature_the_batch_shares_has_a_zero_gradient():
     D.features(x)[:, -1].sum().backward()
     grads = torch.cat([p.grad.flatten() for p in D.parameters() if p.grad is not None])
     assert torch.isfinite(grads).all() and grads.abs().sum() > 0
+
+
+@pytest.mark.floats
+def test_batch_spread_gradient_is_the_derivative():
+    """The written-out backward against finite differences, in float64 (gradcheck)."""
+    torch.manual_seed(0)
+    h = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(batch_spread, (h,))
+
+
+@pytest.mark.floats
+def test_batch_spread_gradient_is_torch_stds_to_rounding():
+    """In fp32, against autograd through ``torch.std``: each element of the gradient is a
+    product of (h - mean) and 1 / (B F std) with a few roundings on each side, and std
+    itself sums B squares, so (B + 8) eps relative, elementwise."""
+    torch.manual_seed(0)
+    h = torch.randn(64, 300, requires_grad=True)
+    (ours,) = torch.autograd.grad(batch_spread(h), h)
+    (expected,) = torch.autograd.grad(h.std(0, unbiased=False).mean(), h)
+    bound = 2 * (64 + 8) * EPS * expected.abs()
+    assert ((ours - expected).abs() <= bound).all()
+
+
+def test_batch_spread_of_bf16_features_is_fp32_with_a_bf16_gradient():
+    """Under autocast D's features are bf16: the spread is summed in fp32 and the gradient
+    comes back in the features' own dtype, for the layers before it."""
+    torch.manual_seed(0)
+    h = torch.randn(64, 300).bfloat16().requires_grad_()
+    spread = batch_spread(h)
+    assert spread.dtype == torch.float32
+    torch.testing.assert_close(spread, h.float().std(0, unbiased=False).mean(), rtol=1e-5, atol=0)
+    spread.backward()
+    assert h.grad.dtype == torch.bfloat16 and h.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_layout_flatten_is_flatten_with_the_gradient_in_the_inputs_layout(channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 7, 7)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    out = LayoutFlatten()(x)
+    assert torch.equal(out, nn.Flatten()(x))
+    upstream = torch.randn_like(out)
+    (grad,) = torch.autograd.grad(out, x, upstream)
+    assert torch.equal(grad, upstream.view(x.shape))
+    assert is_channels_last(grad) == channels_last

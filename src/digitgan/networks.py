@@ -10,6 +10,7 @@ Conditional networks take ``labels`` (B,) digits; unconditional ones ignore them
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -18,7 +19,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from digitgan.config import TrainConfig
-from digitgan.layers import ProductConvTranspose2d
+from digitgan.layers import LayoutFlatten, ProductConvTranspose2d, is_channels_last
+from digitgan.minibatch_std import batch_spread
 
 IMAGE_SIZE = 28 * 28
 NUM_CLASSES = 10
@@ -224,7 +226,7 @@ class ConvDiscriminator(nn.Module):
             wrap(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=norm != "batch")),  # (B, 2w, 7, 7)
             norms[norm](),
             nn.LeakyReLU(0.2),
-            nn.Flatten(),  # (B, 2w * 49)
+            LayoutFlatten(),  # (B, 2w * 49)
         )
         self.head = wrap(nn.Linear((2 * width + mbstd) * 49, 1))
         self.class_head = wrap(nn.Linear((2 * width + mbstd) * 49, aux_classes)) if aux_classes else None
@@ -246,13 +248,7 @@ class ConvDiscriminator(nn.Module):
         if self.mbstd:
             # Minibatch standard deviation (Karras et al. 2018): the batch's mean feature
             # spread as one more feature map, so D can see a G that draws everything alike.
-            # Written out in fp32: torch's std over the batch dimension takes ~13x as long
-            # on the CPU as the same arithmetic (README: Performance). A feature the batch
-            # shares (the image's border) has variance 0: as in torch.std's backward, it
-            # gets a zero gradient, not the root's infinite one times 0.
-            centred = h.float() - h.float().mean(0)
-            variance = centred.square().mean(0).clamp_min(torch.finfo(torch.float32).tiny)
-            spread = variance.sqrt().mean().to(h.dtype).expand(h.shape[0], 49)
+            spread = batch_spread(h).to(h.dtype).expand(h.shape[0], 49)
             h = torch.cat([h, spread], 1)
         return h
 
@@ -268,16 +264,22 @@ class ConvDiscriminator(nn.Module):
         h = F.conv2d(x, weight[:, :1], conv.bias, conv.stride, conv.padding)  # (B, w, 14, 14)
         kernels = weight[:, 1:].transpose(0, 1).flatten(2)[labels]  # (B, w, 16)
         taps = self.inside_taps(x, conv)  # (16, 196)
-        return h + (kernels @ taps).view(h.shape)
+        share = (kernels @ taps).view(h.shape)
+        # In h's layout: an add of two layouts takes 3x a conversion and an add.
+        return h + (share.contiguous(memory_format=torch.channels_last) if is_channels_last(h) else share)
 
     @staticmethod
     def inside_taps(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         """(kh * kw, H' * W') 0/1: which kernel taps land inside the image at each output
-        pixel, the convolution of a plane of ones by one kernel per tap."""
-        kh, kw = conv.kernel_size
-        eye = torch.eye(kh * kw, dtype=x.dtype, device=x.device).view(kh * kw, 1, kh, kw)
-        ones = x.new_ones(1, 1, *x.shape[2:])
-        return F.conv2d(ones, eye, None, conv.stride, conv.padding)[0].flatten(1)
+        pixel, in x's dtype and device."""
+        return _inside_taps(tuple(x.shape[2:]), conv.kernel_size, conv.stride, conv.padding).to(x)
+
+
+@functools.lru_cache(maxsize=8)
+def _inside_taps(size: tuple, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
+    """The convolution of a plane of ones by one kernel per tap, once per geometry."""
+    eye = torch.eye(kernel[0] * kernel[1]).view(-1, 1, *kernel)
+    return F.conv2d(torch.ones(1, 1, *size), eye, None, stride, padding)[0].flatten(1)
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from seed_vs_tutorial import cpu_name
+from machine import cpu_name
 
 from digitgan.checkpoint import load_generator
 from digitgan.data import load_dataset

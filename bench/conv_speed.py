@@ -19,11 +19,10 @@ import argparse
 import io
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
-from seed_vs_tutorial import cpu_name
+from machine import cpu_name, result_header, seconds_per_step
 from throughput import matmul_peak
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
@@ -101,11 +100,7 @@ class Stepper:
         return counter.total
 
     def seconds_per_step(self, steps: int) -> float:
-        t = time.perf_counter()
-        for _ in range(steps):
-            out = self.trainer.step(*next(self._batches))
-        out["d_loss"].item()
-        return (time.perf_counter() - t) / steps
+        return seconds_per_step(self.trainer, self._batches, steps)
 
 
 def measure(presets, options, steps: int, rounds: int, data) -> dict[str, dict]:
@@ -174,13 +169,9 @@ def main() -> None:
     print_table(rows, peak32, peak16)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     result = {
-        "cpu": cpu_name(),
+        **result_header(args.steps, args.rounds),
         "native_bf16": native_bf16(torch.device("cpu")),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
         "peak_gflops": {"fp32": peak32, "bf16": peak16},
-        "steps": args.steps,
-        "rounds": args.rounds,
         "rows": rows,
     }
     args.json.write_text(json.dumps(result, indent=2))

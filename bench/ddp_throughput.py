@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from seed_vs_tutorial import cpu_name
+from machine import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 DONE = re.compile(r"\(([\d,]+) images/s\)")

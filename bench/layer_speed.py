@@ -2,11 +2,13 @@
 
     python bench/layer_speed.py --data-root ../shared/data --steps 30 --rounds 7
 
-digitgan computes three things differently from the obvious PyTorch code, with the same
+digitgan computes four things differently from the obvious PyTorch code, with the same
 function (tests/test_layers.py bounds each difference by fp32 rounding): G's first and last
 transposed convolutions as matrix products (layers.py), D's K one-hot label planes as the
-batch's class kernels times a fixed tap matrix, and the minibatch standard deviation
-written out. This script builds two trainers per preset from the same seed, one switched
+batch's class kernels times a fixed tap matrix, and the minibatch standard deviation with
+its gradient written out (minibatch_std.py); each keeps its tensors in one memory layout
+(LayoutFlatten too), since PyTorch's elementwise kernels on two layouts at once are 10-20x
+slower. This script builds two trainers per preset from the same seed, one switched
 back to the former forms (kept below as references), steps both on real MNIST batches in
 alternating rounds and reports the medians, their ratio, and the median of the rounds' own
 ratios (each round's pair ran back to back, so it drifts least with a shared machine). JSON goes to
@@ -24,12 +26,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from seed_vs_tutorial import cpu_name
+from machine import cpu_name, result_header, seconds_per_step
 from torch import nn
 
 from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
-from digitgan.layers import ProductConvTranspose2d
+from digitgan.layers import LayoutFlatten, ProductConvTranspose2d
+from digitgan.minibatch_std import batch_spread
 from digitgan.trainer import Trainer
 
 PRESETS = ("dcgan", "cdcgan", "scdcgan")
@@ -54,6 +57,9 @@ def former_first_layer(D: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> t
 
 def use_former_forms(trainer: Trainer) -> None:
     trainer.D.features = types.MethodType(former_features, trainer.D)
+    for m in trainer.D.modules():
+        if isinstance(m, LayoutFlatten):
+            m.__class__ = nn.Flatten
     generators = [trainer.G] + ([trainer.ema.module] if trainer.ema is not None else [])
     for G in generators:
         for m in G.modules():
@@ -75,11 +81,7 @@ class Stepper:
         self.batches = endless_batches(images, labels, self.trainer.cfg.batch_size, rng)
 
     def ms_per_step(self, steps: int) -> float:
-        t = time.perf_counter()
-        for _ in range(steps):
-            out = self.trainer.step(*next(self.batches))
-        out["d_loss"].item()
-        return 1e3 * (time.perf_counter() - t) / steps
+        return 1e3 * seconds_per_step(self.trainer, self.batches, steps)
 
 
 def measure(preset: str, data, steps: int, rounds: int) -> dict:
@@ -125,8 +127,7 @@ def layer_cases() -> dict[str, tuple]:
         return feats.std(0, unbiased=False).mean()
 
     def written_std() -> torch.Tensor:
-        centred = feats.float() - feats.float().mean(0)
-        return centred.square().mean(0).sqrt().mean()
+        return batch_spread(feats)
 
     def transposed(layer: nn.Module, inp: torch.Tensor):
         return lambda: F.conv_transpose2d(inp, layer.weight, layer.bias, layer.stride, layer.padding)
@@ -195,15 +196,7 @@ def main() -> None:
         train = f"{r['former_train_ms']:.2f} -> {r['digitgan_train_ms']:.2f}"
         print(f"{name:34} {fwd:>14} {train:>18}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "layers": layers,
-        "cpu": cpu_name(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "steps": args.steps,
-        "rounds": args.rounds,
-        "rows": rows,
-    }
+    result = {**result_header(args.steps, args.rounds), "layers": layers, "rows": rows}
     args.json.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.json}")
 

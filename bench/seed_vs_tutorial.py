@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from machine import cpu_name
 
 from digitgan.config import make_config
 from digitgan.data import epoch_batches, epoch_order, load_dataset
@@ -59,16 +59,6 @@ class DigitganLoop:
                 _ = (out["d_loss"].item(), out["g_loss"].item(), score(out["real_logits"]).item())
         if self.trainer.device.type == "cuda":
             torch.cuda.synchronize()
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

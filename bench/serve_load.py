@@ -31,7 +31,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from seed_vs_tutorial import cpu_name  # noqa: E402
+from machine import cpu_name  # noqa: E402
 from serving import live_server  # noqa: E402
 
 P99_GOAL_MS = 100.0

@@ -25,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from seed_vs_tutorial import cpu_name  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 from digitgan.config import GAN_PRESETS, make_config  # noqa: E402
 from digitgan.data import endless_batches, load_dataset  # noqa: E402

@@ -128,10 +128,12 @@ def test_minibatch_std_of_a_feature_the_batch_shares_has_a_zero_gradient():
 
 @pytest.mark.floats
 def test_batch_spread_gradient_is_the_derivative():
-    """The written-out backward against finite differences, in float64 (gradcheck)."""
+    """The written-out backward against finite differences, in float64 (gradcheck), and
+    its own derivative too (gradgradcheck): R1 differentiates D's input gradient again."""
     torch.manual_seed(0)
     h = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(batch_spread, (h,))
+    assert torch.autograd.gradgradcheck(batch_spread, (h,))
 
 
 @pytest.mark.floats

@@ -17,21 +17,31 @@ import torch
 TINY = torch.finfo(torch.float32).tiny
 
 
+def centred_and_std(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """h - its batch mean, and each feature's standard deviation over the batch, in fp32
+    (fp64 stays fp64)."""
+    wide = h.to(torch.promote_types(h.dtype, torch.float32))
+    centred = wide - wide.mean(0)
+    # A feature the batch shares (the image's border) has variance 0: clamped, its
+    # gradient is 0 / sqrt(tiny) = 0, as torch.std's backward gives, not 0 / 0.
+    return centred, centred.square().mean(0).clamp_min(TINY).sqrt()
+
+
 class _BatchSpread(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: torch.Tensor) -> torch.Tensor:
-        wide = h.to(torch.promote_types(h.dtype, torch.float32))  # bf16 -> fp32; fp64 stays
-        centred = wide - wide.mean(0)
-        # A feature the batch shares (the image's border) has variance 0: clamped, its
-        # gradient is 0 / sqrt(tiny) = 0, as torch.std's backward gives, not 0 / 0.
-        std = centred.square().mean(0).clamp_min(TINY).sqrt()
-        ctx.save_for_backward(centred, std)
+        centred, std = centred_and_std(h)
+        ctx.save_for_backward(h, centred, std)
         ctx.in_dtype = h.dtype
         return std.mean()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        centred, std = ctx.saved_tensors
+        h, centred, std = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # create_graph: a gradient penalty (R1) differentiates this gradient again, so
+            # it is recomputed from h where autograd sees it (the saved pair is detached).
+            centred, std = centred_and_std(h)
         return (centred * (grad / centred.numel() / std)).to(ctx.in_dtype)
 
 

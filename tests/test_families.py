@@ -405,6 +405,20 @@ def test_label_planes_first_layer_is_the_concatenated_convolution(classes, chann
     assert ((g_ours - g_ref).abs() <= (16 * 14 * 14 + 4) * eps * g_abs).all()
 
 
+def test_label_planes_judged_in_inference_mode_first_still_train():
+    """D's tap matrix is cached per geometry: a first call under inference mode (sampling,
+    serving, a benchmark) must not leave a tensor that autograd refuses to save."""
+    from digitgan.networks import ConvDiscriminator, _inside_taps
+
+    D = ConvDiscriminator(8, 10)
+    x, labels = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    _inside_taps.cache_clear()  # as in a fresh process
+    with torch.inference_mode():
+        D(x, labels)
+    D(x, labels).sum().backward()
+    assert D.body[0].weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize(
     "preset,overrides", [("cdcgan", {}), ("scdcgan", {"clusters": 7}), ("cdcgan", {"clusters": 3})]
 )

@@ -277,9 +277,12 @@ class ConvDiscriminator(nn.Module):
 
 @functools.lru_cache(maxsize=8)
 def _inside_taps(size: tuple, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
-    """The convolution of a plane of ones by one kernel per tap, once per geometry."""
-    eye = torch.eye(kernel[0] * kernel[1]).view(-1, 1, *kernel)
-    return F.conv2d(torch.ones(1, 1, *size), eye, None, stride, padding)[0].flatten(1)
+    """The convolution of a plane of ones by one kernel per tap, once per geometry; built
+    outside inference mode, or a first call there (sampling, serving) would cache a tensor
+    that training's autograd cannot save."""
+    with torch.inference_mode(False):
+        eye = torch.eye(kernel[0] * kernel[1]).view(-1, 1, *kernel)
+        return F.conv2d(torch.ones(1, 1, *size), eye, None, stride, padding)[0].flatten(1)
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -46,7 +46,7 @@ def train_curve(preset: str, args, evaluator, ref) -> list[dict]:
     images, labels = data.images, data.labels
     trainer = Trainer(cfg, images.device)
     if cfg.clusters:  # self-conditioning: the clusters stand in for the labels, as in training
-        labels = trainer.fit_clusters(images).assignment
+        labels = trainer.fit_clusters(images, labels).assignment
     batches = endless_batches(images, labels, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))
 
     def scores(seconds: float, steps: int) -> dict:
@@ -179,6 +179,9 @@ def main() -> None:
     ref = reference(evaluator, args.data_root)
     real = floor(ref, args.n)
     machine = f"{cpu_name()}, {torch.get_num_threads()} CPU threads"
+    header.update(machine=machine, evaluator_accuracy=evaluator.accuracy)
+    header["real_floor"] = {"fid": real["fid"], "is": real["is"]}
+    args.out.mkdir(parents=True, exist_ok=True)
     for preset in args.presets:
         curve = train_curve(preset, args, evaluator, ref)
         results[preset] = {
@@ -187,18 +190,10 @@ def main() -> None:
             "machine": machine,
             "date": time.strftime("%Y-%m-%d"),
         }
-    results = {p: results[p] for p in sorted(results, key=preset_order)}
+        results = {p: results[p] for p in sorted(results, key=preset_order)}
+        # after every preset: an hour's run that fails late keeps what it measured (--update)
+        stem.with_suffix(".json").write_text(json.dumps({**header, "presets": results}, indent=2) + "\n")
     print_table(results, real, args.budget / 60)
-    args.out.mkdir(parents=True, exist_ok=True)
-    header["machine"] = machine
-    real_floor = {"fid": real["fid"], "is": real["is"]}
-    record = {
-        **header,
-        "evaluator_accuracy": evaluator.accuracy,
-        "real_floor": real_floor,
-        "presets": results,
-    }
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     plot(results, real, stem.with_suffix(".png"), f"time to quality (n = {args.n}, {machine})")
     print(f"wrote {stem}.json and {stem}.png")
 

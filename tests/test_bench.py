@@ -188,13 +188,14 @@ def test_ddp_throughput_benchmark(tmp_path, data_root):
 
 def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
     """A small version of bench/time_to_quality.py: a curve per preset that starts untrained
-    and ends at the budget, minutes consistent with the curve and the goals."""
-    args = ["--presets", "seed", "cgan", "--budget", "2", "--interval", "1", "--n", "500"]
+    and ends at the budget, minutes consistent with the curve and the goals; scdcgan fits
+    its clusters first, as training does."""
+    args = ["--presets", "seed", "cgan", "scdcgan", "--budget", "2", "--interval", "1", "--n", "500"]
     run_bench("time_to_quality.py", "--data-root", str(data_root), "--evaluator", str(tiny_evaluator),
               *args, "--out", str(tmp_path))  # fmt: skip
     result = json.loads((tmp_path / "time_to_quality.json").read_text())
     assert (tmp_path / "time_to_quality.png").stat().st_size > 0
-    assert set(result["presets"]) == {"seed", "cgan"} and result["n"] == 500
+    assert set(result["presets"]) == {"seed", "cgan", "scdcgan"} and result["n"] == 500
     goal = 5 * result["real_floor"]["fid"]
     for preset in result["presets"].values():
         curve, summary = preset["curve"], preset["summary"]
@@ -204,9 +205,9 @@ def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
         reached = [r["train_s"] / 60 for r in curve if r["fid"] <= goal]
         assert summary["minutes_to_fid_goal"] == (reached[0] if reached else None)
     run_bench("time_to_quality.py", "--data-root", str(data_root), "--evaluator", str(tiny_evaluator),
-              *args[:1], "cgan", *args[3:], "--out", str(tmp_path), "--update")  # fmt: skip
+              *args[:1], "cgan", *args[4:], "--out", str(tmp_path), "--update")  # fmt: skip
     updated = json.loads((tmp_path / "time_to_quality.json").read_text())["presets"]
-    assert list(updated) == ["seed", "cgan"] and updated["seed"] == result["presets"]["seed"]
+    assert list(updated) == ["seed", "cgan", "scdcgan"] and updated["seed"] == result["presets"]["seed"]
     assert all(r["machine"] and r["date"] for r in updated.values())  # each row says where and when
     other_n = [*args[:-1], "400", "--out", str(tmp_path), "--update"]
     with pytest.raises(subprocess.CalledProcessError) as refused:  # other settings: not one table

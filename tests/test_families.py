@@ -419,6 +419,19 @@ def test_label_planes_judged_in_inference_mode_first_still_train():
     assert D.body[0].weight.grad.abs().sum() > 0
 
 
+def test_label_planes_tap_matrix_is_kept_per_dtype():
+    """The tap matrix is cached in each dtype (and device) it is asked for, so a bf16 or GPU
+    D does not cast or copy it on every call; its 0/1 entries are the same in each."""
+    from digitgan.networks import ConvDiscriminator
+
+    conv = ConvDiscriminator(8, 10).body[0]
+    x32, x16 = torch.zeros(2, 1, 28, 28), torch.zeros(2, 1, 28, 28, dtype=torch.bfloat16)
+    taps32, taps16 = ConvDiscriminator.inside_taps(x32, conv), ConvDiscriminator.inside_taps(x16, conv)
+    assert (taps32.dtype, taps16.dtype) == (torch.float32, torch.bfloat16)
+    assert ConvDiscriminator.inside_taps(x16, conv) is taps16  # no cast on the second call
+    assert torch.equal(taps16.float(), taps32) and set(taps32.unique().tolist()) == {0.0, 1.0}
+
+
 @pytest.mark.parametrize(
     "preset,overrides", [("cdcgan", {}), ("scdcgan", {"clusters": 7}), ("cdcgan", {"clusters": 3})]
 )

@@ -272,17 +272,23 @@ class ConvDiscriminator(nn.Module):
     def inside_taps(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         """(kh * kw, H' * W') 0/1: which kernel taps land inside the image at each output
         pixel, in x's dtype and device."""
-        return _inside_taps(tuple(x.shape[2:]), conv.kernel_size, conv.stride, conv.padding).to(x)
+        return _inside_taps(
+            tuple(x.shape[2:]), conv.kernel_size, conv.stride, conv.padding, x.dtype, x.device
+        )
 
 
-@functools.lru_cache(maxsize=8)
-def _inside_taps(size: tuple, kernel: tuple, stride: tuple, padding: tuple) -> torch.Tensor:
-    """The convolution of a plane of ones by one kernel per tap, once per geometry; built
+@functools.lru_cache(maxsize=16)
+def _inside_taps(
+    size: tuple, kernel: tuple, stride: tuple, padding: tuple, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """The convolution of a plane of ones by one kernel per tap, once per geometry, dtype
+    and device (a copy to a GPU on every call would cost more than the product); built
     outside inference mode, or a first call there (sampling, serving) would cache a tensor
-    that training's autograd cannot save."""
+    that training's autograd cannot save. Its entries are 0 and 1, exact in any dtype."""
     with torch.inference_mode(False):
         eye = torch.eye(kernel[0] * kernel[1]).view(-1, 1, *kernel)
-        return F.conv2d(torch.ones(1, 1, *size), eye, None, stride, padding)[0].flatten(1)
+        taps = F.conv2d(torch.ones(1, 1, *size), eye, None, stride, padding)[0].flatten(1)
+        return taps.to(dtype=dtype, device=device)
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -60,7 +60,7 @@ class ProductConvTranspose2d(nn.ConvTranspose2d):
         fold into x-transposed times the kernel, and hand back a channels-last gradient)."""
         h, w = x.shape[-2:]
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        if x.is_contiguous(memory_format=torch.channels_last):  # NHWC: pixels times the kernel
+        if is_channels_last(x):  # NHWC: pixels times the kernel
             patches = (x.permute(0, 2, 3, 1).flatten(1, 2) @ self.weight.flatten(1)).transpose(1, 2)
         else:
             kernel = self.weight.flatten(1).t().expand(x.shape[0], -1, -1)  # (B, Cout kh kw, Cin)

@@ -4,7 +4,8 @@
 
 For each convolutional preset (dcgan, cdcgan, wgan-gp, cyclegan) and each option (fp32;
 channels_last; bf16 autocast; both; torch.compile of G and D, for dcgan and cdcgan; both at
-twice the batch; bf16 with a wider D, or a narrower G and a wider D, for the GAN presets),
+twice the batch; bf16 with a wider D, or a narrower G and a wider D, and G learning from the
+D step's fakes (--shared-fakes), for the GAN presets; scdcgan on request),
 one trainer is built from the preset's seed and stepped on real MNIST batches; the options
 take turns within each round and the median of the rounds is reported, so that a noisy
 machine slows them alike. The FLOP floor is a step's FLOPs (the formulas of PyTorch's
@@ -46,8 +47,12 @@ OPTIONS: dict[str, dict] = {
     # other shapes of the GAN family's networks (issue 13: a cheaper architecture at the same quality)
     "bf16, D width 48": {**BF16, **NCHW, "d_width": 48},
     "bf16, G width 24, D width 48": {**BF16, **NCHW, "hidden_dim": 24, "d_width": 48},
+    # one G forward a step: G learns from the D step's fakes (--shared-fakes)
+    "bf16 + channels_last, shared fakes": {**BF16, **NHWC, "shared_fakes": True},
+    "bf16, shared fakes": {**BF16, **NCHW, "shared_fakes": True},
+    "bf16, D width 64, shared fakes": {**BF16, **NCHW, "d_width": 64, "shared_fakes": True},
 }
-ARCHITECTURE = ("d_width", "hidden_dim")
+GAN_ONLY = ("d_width", "hidden_dim", "shared_fakes")  # settings of the GAN family alone
 
 
 # torch.compile here wraps a GAN's G and D; the gradient penalty's double backward does
@@ -57,10 +62,11 @@ NOT_COMPILED = ("wgan-gp", "cyclegan")
 
 def applies(preset: str, option: str) -> bool:
     """Whether ``option`` exists for ``preset``: compiling as above; the widths are the GAN
-    family's DCGAN networks (cyclegan's ResNet and PatchGAN have their own)."""
+    family's DCGAN networks (cyclegan's ResNet and PatchGAN have their own), and so is the
+    shared fakes' step."""
     if OPTIONS[option].get("compile"):
         return preset not in NOT_COMPILED
-    return preset != "cyclegan" or not any(k in OPTIONS[option] for k in ARCHITECTURE)
+    return preset != "cyclegan" or not any(k in OPTIONS[option] for k in GAN_ONLY)
 
 
 class CountFlops(TorchDispatchMode):
@@ -156,7 +162,7 @@ def main() -> None:
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--steps", type=int, default=20, help="steps per timed run")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
-    p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=[*PRESETS, "scdcgan"])
     p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
     p.add_argument("--json", type=Path, default=Path("bench/results/conv_speed.json"))
     args = p.parse_args()

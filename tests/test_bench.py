@@ -82,19 +82,22 @@ def test_conv_speed_benchmark(tmp_path, data_root):
     options = ["bf16 + channels_last", "bf16 + channels_last, batch x2"]
     presets = ["dcgan", "wgan-gp"]  # wgan-gp: FLOPs counted through the penalty's double backward
     shapes = ["bf16, D width 48", "bf16, G width 24, D width 48"]
-    args = ["--steps", "1", "--rounds", "1", "--presets", *presets, "--options", *options, *shapes]
+    shared = "bf16 + channels_last, shared fakes"  # one G forward a step instead of two
+    args = ["--steps", "1", "--rounds", "1", "--presets", *presets, "--options", *options, *shapes, shared]
     run_bench("conv_speed.py", "--data-root", str(data_root), *args, "--json", str(out))
     result = json.loads(out.read_text())
     rows = result["rows"]
     # fp32: every ratio's base
-    assert set(rows) == {f"{p}, {o}" for p in presets for o in ["fp32", *options, *shapes]}
+    assert set(rows) == {f"{p}, {o}" for p in presets for o in ["fp32", *options, *shapes, shared]}
     wider_d, narrower_g = (rows[f"dcgan, {o}"]["gflop_per_step"] for o in shapes)
     assert rows["dcgan, fp32"]["gflop_per_step"] < wider_d and narrower_g < wider_d  # the shapes are built
     assert rows["wgan-gp, fp32"]["gflop_per_step"] > 0
     base = rows["dcgan, fp32"]
     assert base["speedup_per_image"] == 1.0 and base["batch"] == 128
     assert rows["dcgan, bf16 + channels_last, batch x2"]["batch"] == 256
-    for row in (r for r in rows.values() if r["preset"] == "dcgan" and r["option"] not in shapes):
+    saved = rows["dcgan, bf16 + channels_last"]["gflop_per_step"] - rows[f"dcgan, {shared}"]["gflop_per_step"]
+    assert 0 < saved < rows["dcgan, bf16 + channels_last"]["gflop_per_step"] / 3  # G's forward alone
+    for row in (r for r in rows.values() if r["preset"] == "dcgan" and r["option"] not in [*shapes, shared]):
         # the FLOP count is the arithmetic's, not the layout's or the precision's
         per_image = row["gflop_per_step"] / row["batch"]
         assert per_image == pytest.approx(base["gflop_per_step"] / base["batch"], rel=1e-6)

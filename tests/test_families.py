@@ -502,3 +502,52 @@ def test_top_k_share_goes_from_all_to_the_flag_over_the_run():
     assert Trainer(make_config("cgan", hidden_dim=8), torch.device("cpu")).g_keep(64) is None
     with pytest.raises(UserError, match="--top-k must lie in"):
         make_config("cgan", top_k=0.0).validate()
+
+
+@pytest.mark.parametrize(
+    "preset, overrides, labels",
+    [("cdcgan", {}, 10), ("scdcgan", {"clusters": 7}, 7), ("wgan-gp", {"n_critic": 2}, 0)],
+)
+def test_shared_fakes_is_the_step_with_one_draw_for_both_updates(preset, overrides, labels):
+    """--shared-fakes: G learns from the very fakes the D step before it judged, drawn once
+    (with mode seeking, in its pairs): the same updates as the default step handed the D
+    step's draw again for its G step, for one G forward a step instead of two."""
+    settings = dict(hidden_dim=8, precision="fp32", channels_last=False, **overrides)
+    cfg = make_config(preset, **settings)
+    shared = Trainer(make_config(preset, shared_fakes=True, **settings), torch.device("cpu"))
+    plain = Trainer(cfg, torch.device("cpu"))
+    pending, fresh_draw = [], plain.draw
+
+    def draw_for_both(batch: int, paired: bool):
+        if pending:  # the G step: the D step's draw again
+            return pending.pop()
+        g_follows = (plain.d_steps + 1) % cfg.n_critic == 0
+        drawn = fresh_draw(batch, paired or g_follows)
+        if g_follows:
+            pending.append(drawn)
+        return drawn
+
+    plain.draw = draw_for_both
+    g0 = [p.detach().clone() for p in shared.G.parameters()]
+    calls = {shared: 0, plain: 0}
+    for trainer in calls:
+        trainer.G.register_forward_hook(lambda *_, t=trainer: calls.__setitem__(t, calls[t] + 1))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        real = torch.rand(8, 1, 28, 28, generator=gen) * 2 - 1
+        y = torch.randint(0, max(labels, 1), (8,), generator=gen) if labels else None
+        shared.step(real, y)
+        plain.step(real, y)
+    g_steps = 4 // cfg.n_critic
+    assert calls == {shared: 4, plain: 4 + g_steps}
+    for a, b in [(shared.G, plain.G), (shared.D, plain.D), (shared.ema.module, plain.ema.module)]:
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            torch.testing.assert_close(p, q)
+    assert not all(torch.equal(p, q) for p, q in zip(g0, shared.G.parameters(), strict=True))  # G learned
+
+
+def test_shared_fakes_trains_through_autograd_and_not_cyclegan():
+    # the tutorial's hand-written step draws two batches of fakes as one product: autograd instead
+    assert Trainer(make_config("seed", shared_fakes=True), torch.device("cpu")).fast_step is None
+    with pytest.raises(UserError, match="--shared-fakes is a step of the noise-to-digit GANs"):
+        make_config("cyclegan", shared_fakes=True)

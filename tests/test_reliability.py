@@ -71,6 +71,7 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
         ("wgan-gp", {"hidden_dim": 8}, 11),  # n_critic 5 (G steps at 5, 10), penalty noise
         ("scdcgan", {"hidden_dim": 8, "clusters": 5}, 13),  # the clusters come back from the state
         ("cdcgan", {"hidden_dim": 8, "clusters": 2}, 13),  # and each digit's clusters
+        ("cdcgan", {"hidden_dim": 8, "shared_fakes": True}, 13),  # one draw of fakes a step
     ],
 )
 def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root, monkeypatch):

@@ -37,6 +37,8 @@ class TrainConfig:
     spectral_norm: bool = False  # spectral normalisation on every D layer
     minibatch_std: bool = False  # conv D sees the batch's feature spread (against mode collapse)
     n_critic: int = 1  # D updates per G update
+    # G learns from the fakes the D step before it judged: one G forward a step, not two
+    shared_fakes: bool = False
     gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp)
     ema_decay: float = 0.0  # EMA of G's weights; 0 = off
     r1_gamma: float = 0.0  # R1 penalty on real digits (gamma / 2) E||grad D(x)||^2; 0 = off
@@ -228,6 +230,10 @@ class TrainConfig:
                 f"--label-smoothing smooths BCE's real targets; --loss {self.loss} has none: drop it or use --loss bce",
             ),
             (self.aux_classifier >= 0, f"--aux-classifier must be >= 0 (0 = off), got {self.aux_classifier}"),
+            (
+                not (self.shared_fakes and self.family == "cyclegan"),
+                "--shared-fakes is a step of the noise-to-digit GANs; cyclegan translates digits",
+            ),
             (0 < self.truncation <= 1, f"--truncation must lie in (0, 1] (1 = off), got {self.truncation}"),
             (
                 self.truncation == 1 or self.family == "gan",

@@ -83,6 +83,12 @@ def _model_flags(g, d) -> None:
     )
     g.add_argument("--n-critic", type=at.positive_int, help=f"D updates per G update (seed: {d.n_critic})")
     g.add_argument(
+        "--shared-fakes",
+        action=argparse.BooleanOptionalAction,
+        help="G learns from the fakes the D step before it just judged, as PyTorch's DCGAN example "
+        f"does: one G forward a step instead of two (seed: {d.shared_fakes})",
+    )
+    g.add_argument(
         "--gp-lambda", type=at.nonneg_float, help=f"gradient penalty weight, wgan-gp (seed: {d.gp_lambda})"
     )
     g.add_argument(

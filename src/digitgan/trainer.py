@@ -121,7 +121,7 @@ class Trainer:
             fast_step_for(
                 self.G, self.D, self.objective, cfg.n_critic, self.opt_g, self.opt_d, lambda b: self.noise(b)
             )
-            if fast and cfg.only_the_objective  # the hand-written step adds no other term
+            if fast and cfg.only_the_objective and not cfg.shared_fakes  # it adds no other term
             else None
         )
 
@@ -305,35 +305,47 @@ class Trainer:
         """D as the objectives call it: recording its class logits under AC-GAN."""
         return ClassRecorder(self.D) if self.cfg.aux_classifier else self.D
 
-    def d_step(self, real: torch.Tensor, real_labels: torch.Tensor | None):
+    def d_step(self, real: torch.Tensor, real_labels: torch.Tensor | None, for_g: bool = False):
         """One D update: real -> 1, G(z) -> 0, plus R1 and the class loss where on. No graph
-        through G: the tutorial's gradients for G here are discarded before the G step anyway.
-        Returns D's loss, its raw outputs on real and fake, and the fakes."""
-        z, fake_labels = self.latents(real.shape[0])
+        through G (the tutorial's gradients for G here are discarded before the G step
+        anyway), unless ``for_g``: then the fakes are drawn as the G step draws them and keep
+        their graph, so that the G step after this one learns from them (--shared-fakes).
+        Returns D's loss, its raw outputs on real and fake, and what G drew: (z, labels, fakes)."""
+        z, fake_labels = self.draw(real.shape[0], paired=for_g)
         judge = self.judge()
         with self.arith.autocast():
-            with torch.no_grad():
+            with torch.set_grad_enabled(for_g):
                 fake = self.G(z, fake_labels)
             fake_classes = self.G.classes_of(z, fake_labels)
-            d_loss, real_out, fake_out = self.objective.d_loss(judge, real, fake, real_labels, fake_classes)
+            d_loss, real_out, fake_out = self.objective.d_loss(
+                judge, real, fake.detach(), real_labels, fake_classes
+            )
             total = d_loss + self.r1_term(real, real_labels)
             total = total + self.class_term(judge, real_labels, real.shape[0])
         self.opt_d.zero_grad()
         total.backward()
         self.opt_d.step()
         self.d_steps += 1
-        return d_loss, real_out, fake_out, fake
+        return d_loss, real_out, fake_out, (z, fake_labels, fake)
 
-    def g_step(self, batch: int) -> None:
+    def draw(self, batch: int, paired: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's noise and labels for one batch, in the mode-seeking pairs when ``paired`` and on."""
+        z, labels = self.latents(batch)
+        if paired and self.cfg.mode_seeking:
+            z, labels = self.paired(z, labels)
+        return z, labels
+
+    def g_step(self, batch: int, drawn: tuple | None = None) -> None:
         """One G update on a fresh z, target 1, plus mode seeking and the class loss where
-        on; D's weights get no gradient here. Then the EMA follows G."""
-        z, g_labels = self.latents(batch)
-        if self.cfg.mode_seeking:
-            z, g_labels = self.paired(z, g_labels)
+        on; D's weights get no gradient here. ``drawn``: the (z, labels, fakes) of the D step
+        just taken, fakes with their graph, to learn from instead (--shared-fakes). Then the
+        EMA follows G."""
+        z, g_labels = drawn[:2] if drawn is not None else self.draw(batch, paired=True)
         set_requires_grad(self.d_params, False)
         judge = self.judge()
         with self.arith.autocast():
-            fake, classes = self.G(z, g_labels), self.G.classes_of(z, g_labels)
+            fake = drawn[2] if drawn is not None else self.G(z, g_labels)
+            classes = self.G.classes_of(z, g_labels)
             g_loss = self.objective.g_loss(judge, fake, classes, self.g_keep(batch))
             g_loss = g_loss + self.mode_seeking_term(z, fake) + self.class_term(judge, classes, batch)
         self.opt_g.zero_grad()
@@ -359,9 +371,14 @@ class Trainer:
             self.after_g_update(out["g_loss"], out["fake"])
             return out
         B, real = real.shape[0], self.arith.input(real)
-        d_loss, real_out, fake_out, fake = self.d_step(real, labels if self.cfg.label_classes else None)
-        if self.d_steps % self.cfg.n_critic == 0:
-            self.g_step(B)
+        g_follows = (self.d_steps + 1) % self.cfg.n_critic == 0
+        share = self.cfg.shared_fakes and g_follows
+        d_loss, real_out, fake_out, drawn = self.d_step(
+            real, labels if self.cfg.label_classes else None, for_g=share
+        )
+        fake = drawn[2]
+        if g_follows:
+            self.g_step(B, drawn if share else None)
         return {
             "d_loss": d_loss,
             "real_logits": real_out,

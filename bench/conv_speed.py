@@ -50,7 +50,6 @@ OPTIONS: dict[str, dict] = {
     # one G forward a step: G learns from the D step's fakes (--shared-fakes)
     "bf16 + channels_last, shared fakes": {**BF16, **NHWC, "shared_fakes": True},
     "bf16, shared fakes": {**BF16, **NCHW, "shared_fakes": True},
-    "bf16, D width 64, shared fakes": {**BF16, **NCHW, "d_width": 64, "shared_fakes": True},
 }
 GAN_ONLY = ("d_width", "hidden_dim", "shared_fakes")  # settings of the GAN family alone
 

@@ -521,7 +521,7 @@ def test_shared_fakes_is_the_step_with_one_draw_for_both_updates(preset, overrid
     def draw_for_both(batch: int, paired: bool):
         if pending:  # the G step: the D step's draw again
             return pending.pop()
-        g_follows = (plain.d_steps + 1) % cfg.n_critic == 0
+        g_follows = plain.g_step_follows()
         drawn = fresh_draw(batch, paired or g_follows)
         if g_follows:
             pending.append(drawn)

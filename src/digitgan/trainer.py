@@ -361,6 +361,10 @@ class Trainer:
             self.ema.update(self.G)
         self.last_g = {"g_loss": g_loss, "fake": fake}
 
+    def g_step_follows(self) -> bool:
+        """Whether the next D step is an ``n_critic``-th one, followed by a G step."""
+        return (self.d_steps + 1) % self.cfg.n_critic == 0
+
     def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One D update on ``real`` (B, 1, 28, 28) in [-1, 1] with its ``labels`` (B,), then a G
         update if this is an ``n_critic``-th call. Returns device tensors (no
@@ -371,7 +375,7 @@ class Trainer:
             self.after_g_update(out["g_loss"], out["fake"])
             return out
         B, real = real.shape[0], self.arith.input(real)
-        g_follows = (self.d_steps + 1) % self.cfg.n_critic == 0
+        g_follows = self.g_step_follows()
         share = self.cfg.shared_fakes and g_follows
         d_loss, real_out, fake_out, drawn = self.d_step(
             real, labels if self.cfg.label_classes else None, for_g=share

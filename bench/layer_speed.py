@@ -109,7 +109,7 @@ def measure(preset: str, data, steps: int, rounds: int) -> dict:
 
 
 def layer_cases() -> dict[str, tuple]:
-    """Each layer at scdcgan's shapes (batch 64, G width 32, D width 48, 100 clusters):
+    """Each layer at scdcgan's shapes when measured (batch 64, G width 32, D width 48, 100 clusters; 200 since):
     (the former form, digitgan's form), both module-free callables of the same inputs."""
     from digitgan.networks import ConvDiscriminator
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitgan.config import make_config
+from digitgan.config import PRESETS, make_config
 from digitgan.data import load_dataset, to_model_range
 from digitgan.errors import UserError
 from digitgan.losses import ClassRecorder
@@ -18,7 +18,7 @@ def small(preset: str, **overrides):
     return make_config(preset, hidden_dim=8, precision="fp32", channels_last=False, **overrides)
 
 
-@pytest.mark.parametrize("preset,classes", [("cdcgan", 10), ("scdcgan", 100)])
+@pytest.mark.parametrize("preset,classes", [("cdcgan", 10), ("scdcgan", PRESETS["scdcgan"]["clusters"])])
 def test_d_sees_the_image_alone_and_names_its_class(preset, classes):
     trainer = Trainer(small(preset, aux_classifier=1.0), torch.device("cpu"))
     D = trainer.D.eval()

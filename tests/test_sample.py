@@ -11,6 +11,7 @@ from PIL import Image
 
 from digitgan.checkpoint import load_generator
 from digitgan.cli import main
+from digitgan.config import PRESETS
 from digitgan.data import to_uint8
 from digitgan.sampling import generate
 
@@ -95,15 +96,15 @@ def test_damaged_weights_name_the_file(damage, tiny_run, tmp_path, capsys):
 
 
 def test_a_run_draws_with_its_truncation_and_sample_can_change_it(preset_runs, tmp_path):
-    """scdcgan draws with the noise's spread at 0.9, set when it was trained; ``--truncation``
-    overrides it. A truncated G is the same G fed z * psi, with z_0 kept where it picks the
-    cluster, so the clusters are drawn as often as before."""
-    run = preset_runs["scdcgan"]
+    """scdcgan draws with the noise's spread at psi < 1 (0.875), set when it was trained;
+    ``--truncation`` overrides it. A truncated G is the same G fed z * psi, with z_0 kept
+    where it picks the cluster, so the clusters are drawn as often as before."""
+    run, psi = preset_runs["scdcgan"], PRESETS["scdcgan"]["truncation"]
     G, cfg = load_generator(run)
     full, _ = load_generator(run, truncation=1.0)
-    assert cfg.truncation == G.truncation == 0.9 and full.truncation == 1.0
+    assert psi < 1 and cfg.truncation == G.truncation == psi and full.truncation == 1.0
     z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(0))
-    narrowed = torch.cat([z[:, :1], z[:, 1:] * 0.9], 1)
+    narrowed = torch.cat([z[:, :1], z[:, 1:] * psi], 1)
     with torch.no_grad():
         assert torch.equal(G(z), full(narrowed)) and not torch.equal(G(z), full(z))
     assert torch.equal(G.classes_of(G.truncated(z), None), full.classes_of(z, None))

@@ -36,7 +36,7 @@ from digitgan.trainer import Trainer  # noqa: E402
 
 PRESETS = ["seed", "cgan", "dcgan", "wgan-gp", "cdcgan", "scdcgan"]
 FID_TIMES_FLOOR, IS_GOAL = 5.0, 9.5
-CHECK_EVERY = 10  # steps between looks at the clock
+CHECK_EVERY = 10  # steps between looks at the clock (--check-every)
 
 
 def train_curve(preset: str, args, evaluator, ref) -> list[dict]:
@@ -65,9 +65,9 @@ def train_curve(preset: str, args, evaluator, ref) -> list[dict]:
         target = min(trained + args.interval, args.budget)
         start = time.perf_counter()
         while trained + time.perf_counter() - start < target:
-            for _ in range(CHECK_EVERY):
+            for _ in range(args.check_every):
                 trainer.step(*next(batches))
-            steps += CHECK_EVERY
+            steps += args.check_every
         trained += time.perf_counter() - start
         curve.append(scores(trained, steps))
     return curve
@@ -161,6 +161,9 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=600, help="seconds of training per preset")
     p.add_argument("--interval", type=float, default=30, help="seconds of training between evaluations")
     p.add_argument("--n", type=int, default=5000, help="digits per evaluation")
+    p.add_argument(
+        "--check-every", type=int, default=CHECK_EVERY, help="training steps between looks at the clock"
+    )
     p.add_argument("--seed", type=int, default=0, help="training seed of every preset")
     p.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache)")
     p.add_argument("--out", type=Path, default=Path("bench/results"))

@@ -50,8 +50,10 @@ OPTIONS: dict[str, dict] = {
     # one G forward a step: G learns from the D step's fakes (--shared-fakes)
     "bf16 + channels_last, shared fakes": {**BF16, **NHWC, "shared_fakes": True},
     "bf16, shared fakes": {**BF16, **NCHW, "shared_fakes": True},
+    # a hidden fully-connected layer in D (--d-hidden)
+    "bf16 + channels_last, D hidden 256": {**BF16, **NHWC, "d_hidden": 256},
 }
-GAN_ONLY = ("d_width", "hidden_dim", "shared_fakes")  # settings of the GAN family alone
+GAN_ONLY = ("d_width", "hidden_dim", "shared_fakes", "d_hidden")  # settings of the GAN family alone
 
 
 # torch.compile here wraps a GAN's G and D; the gradient penalty's double backward does

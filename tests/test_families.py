@@ -458,6 +458,24 @@ def test_d_width_widens_d_alone():
     assert [p.shape for p in G.parameters()] == [p.shape for p in G32.parameters()]
 
 
+def test_d_hidden_puts_a_layer_between_ds_features_and_its_logit():
+    """--d-hidden N: D's features reach its logit through N LeakyReLU units; D's convolutions
+    and G are as without it; with --spectral-norm both of the head's layers are normalised."""
+    G, D = build_networks(make_config("cdcgan", d_hidden=16))
+    G0, D0 = build_networks(make_config("cdcgan"))
+    first, _, last = D.head
+    assert (first.in_features, first.out_features, last.out_features) == (D0.head.in_features, 16, 1)
+    assert [p.shape for p in D.body.parameters()] == [p.shape for p in D0.body.parameters()]
+    assert [p.shape for p in G.parameters()] == [p.shape for p in G0.parameters()]
+    x, labels = torch.randn(4, 1, 28, 28), torch.arange(4)
+    D.eval()
+    with torch.no_grad():
+        h = D.features(x, labels)
+        assert torch.equal(D(x, labels), last(torch.nn.functional.leaky_relu(first(h), 0.2)).view(-1))
+    _, D_sn = build_networks(make_config("cdcgan", d_hidden=16, spectral_norm=True, d_norm="none"))
+    assert parametrize.is_parametrized(D_sn.head[0]) and parametrize.is_parametrized(D_sn.head[2])
+
+
 @pytest.mark.parametrize("upsample, checkerboard", [("transposed", True), ("resize", False)])
 def test_g_upsample_resize_has_no_checkerboard(upsample, checkerboard):
     """A constant 14 x 14 map into G's last layer: a stride-2 transposed convolution paints

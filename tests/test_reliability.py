@@ -72,6 +72,7 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
         ("scdcgan", {"hidden_dim": 8, "clusters": 5}, 13),  # the clusters come back from the state
         ("cdcgan", {"hidden_dim": 8, "clusters": 2}, 13),  # and each digit's clusters
         ("cdcgan", {"hidden_dim": 8, "shared_fakes": True}, 13),  # one draw of fakes a step
+        ("cdcgan", {"hidden_dim": 8, "d_hidden": 16}, 13),  # D's hidden fully-connected layer
     ],
 )
 def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root, monkeypatch):

@@ -131,6 +131,8 @@ BAD_FLAGS = {
     ),
     "class head on the tutorial's unconditional MLPs": (["--aux-classifier", "1"], "--aux-classifier"),
     "D width on the tutorial's MLPs": (["--d-width", "64"], "--d-width"),
+    "D hidden layer on the tutorial's MLPs": (["--d-hidden", "64"], "--d-hidden"),
+    "negative D hidden layer": (["--arch", "conv", "--d-hidden", "-1"], "--d-hidden"),
     "G's resize layer on the tutorial's MLPs": (["--g-upsample", "resize"], "--g-upsample"),
     "unknown G upsampling": (["--arch", "conv", "--g-upsample", "bilinear"], "--g-upsample"),
     "truncation of 0": (["--preset", "scdcgan", "--truncation", "0"], "--truncation"),

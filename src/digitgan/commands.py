@@ -15,7 +15,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     keys = (
         "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
         "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic shared_fakes gp_lambda ema_decay r1_gamma r1_every lr_d mode_seeking top_k label_smoothing "
-        "aux_classifier d_width g_upsample truncation "
+        "aux_classifier d_width d_hidden g_upsample truncation "
         "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
         "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
         "precision channels_last"

@@ -32,6 +32,7 @@ class TrainConfig:
     latent_dim: int = 64
     hidden_dim: int = 256  # mlp: hidden width; conv: base channel count
     d_width: int | None = None  # conv D's base channel count when it differs from G's; None = hidden_dim
+    d_hidden: int = 0  # conv D: width of a fully-connected layer between its features and its logit; 0 = none
     d_norm: str = "batch"  # conv D: batch, layer or none
     g_upsample: str = "transposed"  # conv G, 14 -> 28 px: transposed (DCGAN) or resize (Odena 2016)
     spectral_norm: bool = False  # spectral normalisation on every D layer
@@ -119,7 +120,7 @@ class TrainConfig:
     @property
     def conv_gan(self) -> bool:
         """A noise-to-digit GAN on ConvGenerator and ConvDiscriminator, whose own settings
-        (--d-width, --g-upsample) apply to nothing else."""
+        (--d-width, --d-hidden, --g-upsample) apply to nothing else."""
         return self.arch == "conv" and self.family == "gan"
 
     @property
@@ -186,6 +187,11 @@ class TrainConfig:
             (
                 self.d_width is None or self.d_width >= 1 and self.conv_gan,
                 "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
+            ),
+            (self.d_hidden >= 0, f"--d-hidden must be >= 0, got {self.d_hidden}"),
+            (
+                self.d_hidden <= 0 or self.conv_gan,
+                "--d-hidden adds a layer to a GAN's convolutional D: use it with --arch conv",
             ),
             (self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}"),
             (

@@ -198,7 +198,9 @@ class ConvDiscriminator(nn.Module):
     one-hot planes concatenated to the image (the classic cDCGAN input conditioning; a
     projection head let G collapse to one drawing per digit within a few epochs here).
     AC-GAN (``aux_classes`` > 0, Odena et al. 2017): D sees the image alone and a second
-    head names its class; :meth:`judge` returns both heads' logits."""
+    head names its class; :meth:`judge` returns both heads' logits. ``hidden`` > 0 puts a
+    fully-connected layer of that width (LeakyReLU) between the features and the logit, as
+    InfoGAN's MNIST discriminator has (Chen et al. 2016)."""
 
     def __init__(
         self,
@@ -208,6 +210,7 @@ class ConvDiscriminator(nn.Module):
         sn: bool = False,
         mbstd: bool = False,
         aux_classes: int = 0,
+        hidden: int = 0,
     ) -> None:
         super().__init__()
         self.mbstd = mbstd
@@ -228,8 +231,16 @@ class ConvDiscriminator(nn.Module):
             nn.LeakyReLU(0.2),
             LayoutFlatten(),  # (B, 2w * 49)
         )
-        self.head = wrap(nn.Linear((2 * width + mbstd) * 49, 1))
-        self.class_head = wrap(nn.Linear((2 * width + mbstd) * 49, aux_classes)) if aux_classes else None
+        features = (2 * width + mbstd) * 49
+        self.head = self.logit_head(features, hidden, wrap)
+        self.class_head = wrap(nn.Linear(features, aux_classes)) if aux_classes else None
+
+    @staticmethod
+    def logit_head(features: int, hidden: int, wrap: Callable[[nn.Module], nn.Module]) -> nn.Module:
+        """Features -> one logit: a linear layer (DCGAN), or through ``hidden`` units."""
+        if not hidden:
+            return wrap(nn.Linear(features, 1))
+        return nn.Sequential(wrap(nn.Linear(features, hidden)), nn.LeakyReLU(0.2), wrap(nn.Linear(hidden, 1)))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(x, labels)).view(-1).float()  # (B,) logits, fp32 under autocast too
@@ -321,6 +332,7 @@ def _conv(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
         sn=cfg.spectral_norm,
         mbstd=cfg.minibatch_std,
         aux_classes=aux,
+        hidden=cfg.d_hidden,
     )
     D.batch_independent = D.batch_independent and not cfg.minibatch_std  # real and fake batches apart
     # spectral_norm keeps its own parametrisation: initialise only plain layers

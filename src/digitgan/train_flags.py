@@ -100,6 +100,12 @@ def _model_flags(g, d) -> None:
         help="base channel count of a convolutional D, when it differs from G's --hidden-dim",
     )
     g.add_argument(
+        "--d-hidden",
+        type=at.nonneg_int,
+        help=f"a fully-connected layer of this width between a convolutional D's features and its "
+        f"logit, as InfoGAN's MNIST D has; 0 = none (seed: {d.d_hidden})",
+    )
+    g.add_argument(
         "--g-upsample",
         choices=G_UPSAMPLES,
         help="conv G's last layer, 14 -> 28 pixels: a stride-2 transposed convolution (DCGAN), or "

@@ -174,6 +174,8 @@ def main() -> None:
         "n, budget, interval and seed; table and plot show every preset",
     )
     args = p.parse_args()
+    if args.check_every < 1:
+        p.error(f"--check-every must be >= 1, got {args.check_every}")
 
     stem = args.out / "time_to_quality"
     header = {"n": args.n, "budget_s": args.budget, "interval_s": args.interval, "seed": args.seed}

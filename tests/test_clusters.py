@@ -202,3 +202,20 @@ def test_conditional_clusters_train_save_and_feed_d_their_classes(data_root, tmp
     assert torch.equal(seen[0], real_classes)
     fake_classes = torch.cat(seen[1:])  # the D step's fakes and the G step's
     assert fake_classes.max() >= 10 and fake_classes.max() < 30  # by class, not by digit
+
+
+def test_fewer_digits_than_clusters_is_a_one_line_user_error():
+    with pytest.raises(UserError, match="5 training digits are fewer than the 8 clusters asked for"):
+        pixel_clusters(torch.zeros(5, 28, 28, dtype=torch.uint8), 8)
+
+
+def test_repeated_digits_still_give_k_clusters():
+    """Fewer distinct digits than clusters (a typed set repeats itself): once every distinct
+    digit is a centre, k-means++ has no distance left to weigh by and draws among all rows
+    alike; the extra centres stay empty, and each distinct digit keeps one cluster."""
+    rng = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (3, 28, 28), generator=rng, dtype=torch.uint8).repeat(4, 1, 1)
+    clusters = pixel_clusters(images, 5)  # 12 digits, 3 distinct
+    assert clusters.shares.numel() == 5 and torch.isclose(clusters.shares.sum(), torch.tensor(1.0))
+    assert len(set(clusters.assignment.tolist())) == 3
+    assert all(len(set(clusters.assignment[i::3].tolist())) == 1 for i in range(3))

@@ -51,7 +51,9 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, rng: torch.Generator) -> torch.Ten
     centres = [x[torch.randint(len(x), (1,), generator=rng)]]
     d2 = ((x - centres[0]) ** 2).sum(1)
     for _ in range(k - 1):
-        centres.append(x[torch.multinomial(d2, 1, generator=rng)])
+        # every row already a centre (fewer distinct digits than k): any row, alike
+        weights = d2 if d2.sum() > 0 else torch.ones_like(d2)
+        centres.append(x[torch.multinomial(weights, 1, generator=rng)])
         d2 = torch.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
     return torch.cat(centres)
 
@@ -71,6 +73,11 @@ def kmeans(x: torch.Tensor, k: int, seed: int = 0, iterations: int = ITERATIONS)
 
 def pixel_clusters(images_u8: torch.Tensor, k: int, seed: int = 0) -> Clusters:
     """k-means of digits (N, 28, 28) uint8 by their pixels in [0, 1], on the CPU."""
+    if len(images_u8) < k:
+        raise UserError(
+            f"{len(images_u8)} training digits are fewer than the {k} clusters asked for: "
+            "lower --clusters or raise --limit"
+        )
     x = images_u8.cpu().reshape(len(images_u8), -1).float() / 255
     assignment = kmeans(x, k, seed)
     return from_assignment(assignment, k)

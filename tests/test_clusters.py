@@ -145,7 +145,9 @@ def test_digit_clusters_of_real_digits(data_root):
 def test_digit_clusters_need_k_examples_of_every_digit():
     images = torch.zeros(30, 28, 28, dtype=torch.uint8)
     digits = torch.arange(30) % 10  # three of each digit
-    with pytest.raises(UserError, match="digit 0 has 3 training examples, fewer than its 4 clusters"):
+    with pytest.raises(
+        UserError, match="3 training examples of digit 0 are fewer than the 4 clusters asked for"
+    ):
         digit_clusters(images, digits, 4)
 
 

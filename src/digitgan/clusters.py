@@ -71,11 +71,12 @@ def kmeans(x: torch.Tensor, k: int, seed: int = 0, iterations: int = ITERATIONS)
     return nearest(x, centres)
 
 
-def pixel_clusters(images_u8: torch.Tensor, k: int, seed: int = 0) -> Clusters:
-    """k-means of digits (N, 28, 28) uint8 by their pixels in [0, 1], on the CPU."""
+def pixel_clusters(images_u8: torch.Tensor, k: int, seed: int = 0, what: str = "training digits") -> Clusters:
+    """k-means of digits (N, 28, 28) uint8 by their pixels in [0, 1], on the CPU; at least
+    k of them, else a user error that calls them ``what``."""
     if len(images_u8) < k:
         raise UserError(
-            f"{len(images_u8)} training digits are fewer than the {k} clusters asked for: "
+            f"{len(images_u8)} {what} are fewer than the {k} clusters asked for: "
             "lower --clusters or raise --limit"
         )
     x = images_u8.cpu().reshape(len(images_u8), -1).float() / 255
@@ -90,12 +91,8 @@ def digit_clusters(images_u8: torch.Tensor, digits: torch.Tensor, k: int, seed: 
     assignment = torch.empty(len(digits), dtype=torch.int64)
     for d in range(10):
         rows = (digits == d).nonzero().view(-1)
-        if len(rows) < k:
-            raise UserError(
-                f"digit {d} has {len(rows)} training examples, fewer than its {k} clusters: "
-                "lower --clusters or raise --limit"
-            )
-        assignment[rows] = d * k + pixel_clusters(images_u8[rows.to(images_u8.device)], k, seed).assignment
+        mine = images_u8[rows.to(images_u8.device)]
+        assignment[rows] = d * k + pixel_clusters(mine, k, seed, f"training examples of digit {d}").assignment
     return from_assignment(assignment, 10 * k)
 
 

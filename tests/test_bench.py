@@ -223,7 +223,7 @@ def test_time_to_quality_benchmark(tmp_path, data_root, tiny_evaluator):
 def test_time_to_quality_refuses_to_never_look_at_the_clock(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as refused:
         run_bench("time_to_quality.py", "--check-every", "0", "--out", str(tmp_path))
-    assert b"--check-every must be >= 1, got 0" in refused.value.stderr
+    assert b"argument --check-every: must be >= 1, got 0" in refused.value.stderr
     assert not list(tmp_path.iterdir())  # refused before any work
 
 

@@ -93,6 +93,9 @@ def test_conv_speed_benchmark(tmp_path, data_root):
     assert rows["dcgan, fp32"]["gflop_per_step"] < wider_d and narrower_g < wider_d  # the shapes are built
     assert rows["wgan-gp, fp32"]["gflop_per_step"] > 0
     base = rows["dcgan, fp32"]
+    # the bf16 floor only where bf16 is native: emulation would time minutes of products for no floor
+    assert (result["peak_gflops"]["bf16"] is None) == (not result["native_bf16"])
+    assert (base["times_bf16_floor"] is None) == (not result["native_bf16"])
     assert base["speedup_per_image"] == 1.0 and base["batch"] == 128
     assert rows["dcgan, bf16 + channels_last, batch x2"]["batch"] == 256
     saved = rows["dcgan, bf16 + channels_last"]["gflop_per_step"] - rows[f"dcgan, {shared}"]["gflop_per_step"]

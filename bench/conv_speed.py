@@ -10,7 +10,7 @@ one trainer is built from the preset's seed and stepped on real MNIST batches; t
 take turns within each round and the median of the rounds is reported, so that a noisy
 machine slows them alike. The FLOP floor is a step's FLOPs (the formulas of PyTorch's
 FlopCounterMode: every convolution and matrix product, forward and backward) at this machine's matrix-product
-peak, measured in fp32 and in bf16. Speed-ups are against the same preset's fp32 row of the
+peak, measured in fp32, and in bf16 where the CPU has it natively. Speed-ups are against the same preset's fp32 row of the
 same rounds. JSON goes to bench/results/conv_speed.json.
 """
 

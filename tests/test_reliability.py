@@ -73,6 +73,9 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
         ("cdcgan", {"hidden_dim": 8, "clusters": 2}, 13),  # and each digit's clusters
         ("cdcgan", {"hidden_dim": 8, "shared_fakes": True}, 13),  # one draw of fakes a step
         ("cdcgan", {"hidden_dim": 8, "d_hidden": 16}, 13),  # D's hidden fully-connected layer
+        # fp32 with a D wide enough that several threads once summed its label kernels'
+        # gradients, in whatever order they ran (networks.py: first_layer)
+        ("cdcgan", {"hidden_dim": 8, "d_width": 48, "precision": "fp32"}, 13),
     ],
 )
 def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root, monkeypatch):

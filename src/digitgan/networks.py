@@ -273,7 +273,10 @@ class ConvDiscriminator(nn.Module):
         conv = self.body[0]
         weight = conv.weight  # (w, 1 + K, 4, 4); spectrally normalised under --spectral-norm
         h = F.conv2d(x, weight[:, :1], conv.bias, conv.stride, conv.padding)  # (B, w, 14, 14)
-        kernels = weight[:, 1:].transpose(0, 1).flatten(2)[labels]  # (B, w, 16)
+        # index_select, not [labels]: its backward sums each class's gradients in a fixed
+        # order, where indexing's (index_put_ with accumulate) adds them from several threads
+        # in whatever order they run, and resumed fp32 runs were not bit-identical (2 threads)
+        kernels = weight[:, 1:].transpose(0, 1).flatten(2).index_select(0, labels)  # (B, w, 16)
         taps = self.inside_taps(x, conv)  # (16, 196)
         share = (kernels @ taps).view(h.shape)
         # In h's layout: an add of two layouts takes 3x a conversion and an add.

@@ -9,9 +9,10 @@ D step's fakes (--shared-fakes), for the GAN presets; scdcgan on request),
 one trainer is built from the preset's seed and stepped on real MNIST batches; the options
 take turns within each round and the median of the rounds is reported, so that a noisy
 machine slows them alike. The FLOP floor is a step's FLOPs (the formulas of PyTorch's
-FlopCounterMode: every convolution and matrix product, forward and backward) at this machine's matrix-product
-peak, measured in fp32, and in bf16 where the CPU has it natively. Speed-ups are against the same preset's fp32 row of the
-same rounds. JSON goes to bench/results/conv_speed.json.
+FlopCounterMode: every convolution and matrix product, forward and backward) at this
+machine's matrix-product peak, measured in fp32, and in bf16 where the CPU multiplies it
+natively (elsewhere bf16 is emulated, and its column is "-"). Speed-ups are against the
+same preset's fp32 row of the same rounds. JSON goes to bench/results/conv_speed.json.
 """
 
 from __future__ import annotations
@@ -157,11 +158,11 @@ def print_table(rows: dict[str, dict], peak32: float, peak16: float | None) -> N
         print(
             f"{r['preset']:9} {r['option']:32} {r['batch']:5d} {r['ms_per_step']:8.1f} "
             f"{r['images_per_s']:7.0f} {r['speedup_per_image']:7.2f}x {r['gflop_per_step']:6.2f} "
-            f"{r['times_fp32_floor']:11.2f}x {_times(r['times_bf16_floor']):>12}"
+            f"{r['times_fp32_floor']:11.2f}x {_ratio_text(r['times_bf16_floor']):>12}"
         )
 
 
-def _times(ratio: float | None) -> str:
+def _ratio_text(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:.2f}x"
 
 

@@ -290,10 +290,12 @@ def test_cyclegan_on_two_processes_trains_as_one(data_root, tmp_path, monkeypatc
     (two,) = (tmp_path / "two").iterdir()
     # the losses of the one update, from stats.jsonl: a batch's mean over two slices, through
     # ~10 float32 convolutions whose kernels may sum in another order for 8 rows than for
-    # 16: each layer's rounding ~ (terms summed) x 2**-24 ~ 1e-5 relative, ~1e-4 in all
+    # 16: each layer's rounding ~ (terms summed) x 2**-24 ~ 1e-5 relative, ~1e-4 in all for
+    # one network; G's loss runs through G, D and the semantic classifier (~3x the layers),
+    # and on a Zen 3 it differed by 1.4e-4 relative, so 5e-4 bounds it with room
     rows = [json.loads((run / "stats.jsonl").read_text().splitlines()[0]) for run in (one, two)]
     for key in ("d_loss", "g_loss", "cycle", "semantic"):
-        assert rows[1][key] == pytest.approx(rows[0][key], rel=1e-4), key
+        assert rows[1][key] == pytest.approx(rows[0][key], rel=5e-4), key
     for name in ("to_handwritten", "to_typed", "D_handwritten", "D_typed"):
         a = load_file(two / "checkpoints" / f"{name}.safetensors")
         b = load_file(one / "checkpoints" / f"{name}.safetensors")

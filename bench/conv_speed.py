@@ -140,10 +140,13 @@ def add_ratios(rows: dict[str, dict], peak32: float, peak16: float | None) -> No
         per_image = row["ms_per_step"] / row["batch"]
         row["images_per_s"] = 1e3 / per_image
         row["speedup_per_image"] = (base["ms_per_step"] / base["batch"]) / per_image
-        row["times_fp32_floor"] = row["ms_per_step"] / (1e3 * row["gflop_per_step"] / peak32)
-        row["times_bf16_floor"] = (
-            row["ms_per_step"] / (1e3 * row["gflop_per_step"] / peak16) if peak16 else None
-        )
+        row["times_fp32_floor"] = _times_floor(row, peak32)
+        row["times_bf16_floor"] = _times_floor(row, peak16)
+
+
+def _times_floor(row: dict, peak: float | None) -> float | None:
+    """The step's time over its FLOPs' time at ``peak`` GFLOP/s; None where no peak was measured."""
+    return row["ms_per_step"] / (1e3 * row["gflop_per_step"] / peak) if peak else None
 
 
 def print_table(rows: dict[str, dict], peak32: float, peak16: float | None) -> None:

@@ -97,12 +97,12 @@ def test_the_set_is_mnist_shaped(small_typed):
 @pytest.mark.parametrize("preset", sorted(GAN_PRESETS))
 def test_every_preset_trains_on_typed_digits(preset, small_typed, tmp_path):
     recipe = make_config(preset)
-    batch, small = (
-        recipe.batch_size,
-        {"clusters": 10} if recipe.clusters else {},
+    small = (
+        {"clusters": 10} if recipe.clusters else {}
     )  # k-means needs a digit per cluster: 2 batches hold 128
+    limit = 2 * recipe.batch_size
     cfg = make_config(
-        preset, dataset="typed", epochs=1, limit=2 * batch, hidden_dim=8, outdir=str(tmp_path), **small
+        preset, dataset="typed", epochs=1, limit=limit, hidden_dim=8, outdir=str(tmp_path), **small
     )
     run = train(cfg, stream=io.StringIO(), progress=False).run_dir
     assert "typed/train" in (run / "log.txt").read_text()

@@ -97,9 +97,8 @@ def test_the_set_is_mnist_shaped(small_typed):
 @pytest.mark.parametrize("preset", sorted(GAN_PRESETS))
 def test_every_preset_trains_on_typed_digits(preset, small_typed, tmp_path):
     recipe = make_config(preset)
-    small = (
-        {"clusters": 10} if recipe.clusters else {}
-    )  # k-means needs a digit per cluster: 2 batches hold 128
+    # k-means needs a digit per cluster: 2 batches hold 128
+    small = {"clusters": 10} if recipe.clusters else {}
     limit = 2 * recipe.batch_size
     cfg = make_config(
         preset, dataset="typed", epochs=1, limit=limit, hidden_dim=8, outdir=str(tmp_path), **small

@@ -29,6 +29,7 @@ from throughput import matmul_peak
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from digitgan.argtypes import nonneg_int
 from digitgan.arithmetic import native_bf16
 from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
@@ -112,11 +113,12 @@ class Stepper:
         return seconds_per_step(self.trainer, self._batches, steps)
 
 
-def measure(presets, options, steps: int, rounds: int, data) -> dict[str, dict]:
+def measure(presets, options, steps: int, rounds: int, warmup: int, data) -> dict[str, dict]:
     steppers = {(p, o): Stepper(p, OPTIONS[o], data) for p in presets for o in options if applies(p, o)}
     flops = {key: s.flops() for key, s in steppers.items()}
     for s in steppers.values():  # warm-up: allocator, oneDNN primitives, compilation
-        s.seconds_per_step(3)
+        if warmup:
+            s.seconds_per_step(warmup)
     times: dict = {key: [] for key in steppers}
     for _ in range(rounds):
         for key, s in steppers.items():
@@ -180,6 +182,9 @@ def main() -> None:
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--steps", type=int, default=20, help="steps per timed run")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    p.add_argument(
+        "--warmup", type=nonneg_int, default=3, help="untimed steps of each option before the rounds"
+    )
     p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=[*PRESETS, "scdcgan"])
     p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
     p.add_argument("--json", type=Path, default=Path("bench/results/conv_speed.json"))
@@ -188,7 +193,7 @@ def main() -> None:
     data = load_dataset("mnist", args.data_root)
     cpu = torch.device("cpu")
     peak32, peak16 = matmul_peak(cpu), bf16_peak(cpu)
-    rows = measure(args.presets, options, args.steps, args.rounds, data)
+    rows = measure(args.presets, options, args.steps, args.rounds, args.warmup, data)
     add_ratios(rows, peak32, peak16)
     print_table(rows, peak32, peak16)
     args.json.parent.mkdir(parents=True, exist_ok=True)

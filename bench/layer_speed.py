@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from machine import cpu_name, result_header, seconds_per_step
 from torch import nn
 
+from digitgan.argtypes import positive_int
+from digitgan.arithmetic import native_bf16
 from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
 from digitgan.layers import LayoutFlatten, ProductConvTranspose2d
@@ -140,15 +142,17 @@ def layer_cases() -> dict[str, tuple]:
     }
 
 
-def time_layers(rounds: int, reps: int = 20) -> dict[str, dict]:
-    """Each layer in both forms under bf16 autocast, alternating: a forward without autograd
-    (as the D step draws its fakes) and a forward + backward (as the G step)."""
-    rows = {}
+def time_layers(rounds: int, reps: int) -> dict[str, dict]:
+    """Each layer in both forms, in the arithmetic the presets train in on this CPU (bf16
+    autocast where bf16 is native, else fp32: emulated bf16 would time what no run does),
+    alternating: a forward without autograd (as the D step draws its fakes) and a forward +
+    backward (as the G step)."""
+    rows, bf16 = {}, native_bf16(torch.device("cpu"))
     for name, forms in layer_cases().items():
         times: dict[str, list[float]] = {}
         for _ in range(rounds):
             for form_name, form in zip(("former", "digitgan"), forms, strict=True):
-                with torch.autocast("cpu", dtype=torch.bfloat16):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     with torch.no_grad():
                         t = time.perf_counter()
                         for _ in range(reps):
@@ -172,6 +176,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30, help="steps per timed run")
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds; medians are reported")
     p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    p.add_argument("--reps", type=positive_int, default=20, help="calls per timed layer run")
     p.add_argument("--json", type=Path, default=Path("bench/results/layer_speed.json"))
     args = p.parse_args()
     data = load_dataset("mnist", args.data_root)
@@ -189,14 +194,20 @@ def main() -> None:
             f"{ms['digitgan']:11.1f} {r['speedup']:7.3f}x {r['speedup_paired']:6.3f}x",
             flush=True,
         )
-    layers = time_layers(args.rounds)
-    print(f"{'layer, bf16, ms: former -> digitgan':34} {'forward':>14} {'forward + backward':>18}")
+    layers = time_layers(args.rounds, args.reps)
+    arithmetic = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    print(f"{f'layer, {arithmetic}, ms: former -> digitgan':34} {'forward':>14} {'forward + backward':>18}")
     for name, r in layers.items():
         fwd = f"{r['former_forward_ms']:.2f} -> {r['digitgan_forward_ms']:.2f}"
         train = f"{r['former_train_ms']:.2f} -> {r['digitgan_train_ms']:.2f}"
         print(f"{name:34} {fwd:>14} {train:>18}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    result = {**result_header(args.steps, args.rounds), "layers": layers, "rows": rows}
+    result = {
+        **result_header(args.steps, args.rounds),
+        "layers_arithmetic": arithmetic,
+        "layers": layers,
+        "rows": rows,
+    }
     args.json.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.json}")
 

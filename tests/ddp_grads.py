@@ -1,17 +1,20 @@
-"""The gradients of a preset's first discriminator and generator updates on a fixed global
-batch, as the ranks average them (run under torchrun), or as one process computes them
-(SLICES = 1), or as a reference: one process playing SLICES ranks in as many threads, each
-applying the networks to its slice, with their gradients averaged at every update (what N
-processes do when the networks couple a batch: BatchNorm, minibatch std, mode seeking).
+"""The gradients of each preset's first discriminator and generator updates on a fixed
+global batch, as the ranks average them (run under torchrun), or as one process computes
+them (SLICES = 1), or as a reference: one process playing SLICES ranks in as many threads,
+each applying the networks to its slice, with their gradients averaged at every update
+(what N processes do when the networks couple a batch: BatchNorm, minibatch std, mode
+seeking). PRESETS is a comma-separated list, all run in one process (starting one costs
+more than the two updates); OUT_DIR/PRESET.safetensors receives each preset's gradients.
 
-    torchrun --standalone --nproc-per-node 2 tests/ddp_grads.py PRESET DATA_ROOT OUT.safetensors 0 [frozen-g]
-    python tests/ddp_grads.py PRESET DATA_ROOT OUT.safetensors 2
+    torchrun --standalone --nproc-per-node 2 tests/ddp_grads.py PRESETS DATA_ROOT OUT_DIR 0 [frozen-g]
+    python tests/ddp_grads.py PRESETS DATA_ROOT OUT_DIR 2
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
@@ -27,13 +30,12 @@ _thread = threading.local()  # which rank a thread plays, and where its gradient
 _init = threading.Lock()  # weight initialisation draws from torch's global generator
 
 
-def first_gradients(preset: str, data_root: str, reduce) -> list[torch.Tensor]:
+def first_gradients(preset: str, data, reduce) -> list[torch.Tensor]:
     """The gradients that D's first update and G's first update apply, after ``reduce``.
     With FROZEN_G, G draws in eval mode (its BatchNorm then couples no batch)."""
-    cfg = make_config(preset, data_root=data_root, batch_size=BATCH, precision="fp32", channels_last=False)
+    cfg = make_config(preset, batch_size=BATCH, precision="fp32", channels_last=False)
     with _init:
         trainer = Trainer(cfg, torch.device("cpu"))
-    data = load_dataset("mnist", data_root, "train")
     real = distributed.local_rows(to_model_range(data.images[:BATCH]).view(-1, 1, 28, 28))
     labels = distributed.local_rows(data.labels[:BATCH]) if cfg.label_classes else None
     seen: list[list[torch.Tensor]] = []
@@ -51,7 +53,7 @@ def first_gradients(preset: str, data_root: str, reduce) -> list[torch.Tensor]:
     return seen[0] + seen[-1]
 
 
-def threads_as_ranks(preset: str, data_root: str, slices: int) -> list[torch.Tensor]:
+def threads_as_ranks(preset: str, data, slices: int) -> list[torch.Tensor]:
     """One process playing ``slices`` ranks, one thread each, averaging at every update."""
     barrier, shared, results = threading.Barrier(slices), {}, {}
 
@@ -69,7 +71,7 @@ def threads_as_ranks(preset: str, data_root: str, slices: int) -> list[torch.Ten
 
     def play(rank: int) -> None:
         _thread.rank = rank
-        results[rank] = first_gradients(preset, data_root, average)
+        results[rank] = first_gradients(preset, data, average)
 
     distributed.world, distributed.rank = (lambda: slices), (lambda: _thread.rank)
     threads = [threading.Thread(target=play, args=(r,)) for r in range(slices)]
@@ -81,18 +83,21 @@ def threads_as_ranks(preset: str, data_root: str, slices: int) -> list[torch.Ten
 
 
 def main() -> None:
-    preset, data_root, out, slices = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    presets, data_root, out, slices = sys.argv[1].split(","), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     distributed.setup("cpu")
     real_reduce = distributed.reduce_gradients
     distributed.reduce_gradients = lambda grads: _thread.record(grads)  # LeanAdam calls this
     writer = distributed.is_writer()
+    data = load_dataset("mnist", data_root, "train")
     try:
-        if slices:
-            grads = threads_as_ranks(preset, data_root, slices)
-        else:
-            grads = first_gradients(preset, data_root, real_reduce)
-        if writer:
-            save_file({f"g{i}": g.contiguous() for i, g in enumerate(grads)}, out)
+        for preset in presets:
+            if slices:
+                grads = threads_as_ranks(preset, data, slices)
+            else:
+                grads = first_gradients(preset, data, real_reduce)
+            if writer:
+                named = {f"g{i}": g.contiguous() for i, g in enumerate(grads)}
+                save_file(named, out / f"{preset}.safetensors")
     finally:
         distributed.teardown()
 

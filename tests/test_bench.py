@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from digitgan.arithmetic import native_bf16
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -83,7 +85,7 @@ def test_conv_speed_benchmark(tmp_path, data_root):
     presets = ["dcgan", "wgan-gp"]  # wgan-gp: FLOPs counted through the penalty's double backward
     shapes = ["bf16, D width 48", "bf16, G width 24, D width 48"]
     shared = "bf16 + channels_last, shared fakes"  # one G forward a step instead of two
-    args = ["--steps", "1", "--rounds", "1", "--presets", *presets, "--options", *options, *shapes, shared]
+    args = ["--steps", "1", "--rounds", "1", "--warmup", "0", "--presets", *presets, "--options", *options, *shapes, shared]  # fmt: skip
     run_bench("conv_speed.py", "--data-root", str(data_root), *args, "--json", str(out))
     result = json.loads(out.read_text())
     rows = result["rows"]
@@ -140,6 +142,8 @@ def test_layer_speed_benchmark(tmp_path, data_root):
         "1",
         "--rounds",
         "2",
+        "--reps",
+        "1",
         "--presets",
         "cdcgan",
         "--json",
@@ -147,6 +151,8 @@ def test_layer_speed_benchmark(tmp_path, data_root):
     )
     result = json.loads(out.read_text())
     assert len(result["layers"]) == 4
+    # the presets' own arithmetic on this CPU: emulated bf16 would time what no run does
+    assert result["layers_arithmetic"] == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
     assert all(len(r) == 4 and min(r.values()) > 0 for r in result["layers"].values())
     (row,) = result["rows"]
     assert row["preset"] == "cdcgan" and row["batch"] == 64 and len(row["ms_per_step_rounds"]["former"]) == 2

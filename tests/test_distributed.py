@@ -100,15 +100,18 @@ def test_two_processes_train_as_one(preset, data_root, tmp_path):
     assert result.stdout.count("digitgan: done") == 1  # the other rank prints nothing
 
 
-def ddp_gradient(tmp_path, preset, data_root, slices, *flags) -> dict[str, torch.Tensor]:
-    out = tmp_path / f"{preset}-{slices}-{'-'.join(flags)}.safetensors"
-    args = [str(HERE / "ddp_grads.py"), preset, str(data_root), str(out), str(slices), *flags]
+def ddp_gradients(out, presets, data_root, slices, *flags) -> dict[str, dict[str, torch.Tensor]]:
+    """Each preset's first gradients from tests/ddp_grads.py (all presets in one process, or one
+    torchrun, since each start costs more than the updates): 2 ranks (``slices`` = 0), one
+    process on the whole batch (1), or one process playing 2 ranks (2)."""
+    out.mkdir()
+    args = [str(HERE / "ddp_grads.py"), ",".join(presets), str(data_root), str(out), str(slices), *flags]
     if slices == 0:
         result = torchrun(*args)
     else:
         result = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return load_file(out)
+    return {preset: load_file(out / f"{preset}.safetensors") for preset in presets}
 
 
 def test_wgan_gp_gradient_penalty_averages_as_one_process(data_root, tmp_path):
@@ -116,23 +119,33 @@ def test_wgan_gp_gradient_penalty_averages_as_one_process(data_root, tmp_path):
     draw, double backward, then the all-reduce) equals one process's, compared as gradients
     since Adam amplifies near-zero ones. G draws in eval mode here, so that its BatchNorm
     couples no batch (see the next test for what it does in training)."""
-    two = ddp_gradient(tmp_path, "wgan-gp", data_root, 0, "frozen-g")
-    one = ddp_gradient(tmp_path, "wgan-gp", data_root, 1, "frozen-g")
+    two = ddp_gradients(tmp_path / "two", ["wgan-gp"], data_root, 0, "frozen-g")["wgan-gp"]
+    one = ddp_gradients(tmp_path / "one", ["wgan-gp"], data_root, 1, "frozen-g")["wgan-gp"]
     # a batch mean of 64 float32 terms, through a double backward: rounding ~ 64 x 2**-24 x a few
     scale = max(g.abs().max() for g in one.values())
     assert max((two[k] - one[k]).abs().max() for k in one) <= 2e-5 * scale
 
 
-@pytest.mark.parametrize("preset", ["dcgan", "wgan-gp", "cdcgan", "scdcgan"])
-def test_batch_statistics_are_per_rank(preset, data_root, tmp_path):
+BATCH_COUPLED = ["dcgan", "wgan-gp", "cdcgan", "scdcgan"]
+
+
+@pytest.fixture(scope="module")
+def coupled_gradients(data_root, tmp_path_factory) -> dict[str, dict]:
+    """BATCH_COUPLED's first gradients under 2 ranks, one process playing 2 ranks, and one
+    process on the whole batch."""
+    tmp = tmp_path_factory.mktemp("coupled")
+    ways = {"two": 0, "reference": 2, "whole": 1}
+    return {way: ddp_gradients(tmp / way, BATCH_COUPLED, data_root, slices) for way, slices in ways.items()}
+
+
+@pytest.mark.parametrize("preset", BATCH_COUPLED)
+def test_batch_statistics_are_per_rank(preset, coupled_gradients):
     """On CPU there is no SyncBatchNorm: each rank's BatchNorm (dcgan's D and every conv G)
     normalises over its own slice, and so does every other batch coupling: minibatch
     standard deviation (cdcgan, scdcgan) and mode-seeking pairs (scdcgan, in G's update).
     D's and G's first gradients under 2 processes are exactly those of one process applying
     the networks to each slice in turn and averaging, and not the full batch's."""
-    two = ddp_gradient(tmp_path, preset, data_root, 0)
-    reference = ddp_gradient(tmp_path, preset, data_root, 2)
-    whole = ddp_gradient(tmp_path, preset, data_root, 1)
+    two, reference, whole = (coupled_gradients[way][preset] for way in ("two", "reference", "whole"))
     scale = max(g.abs().max() for g in reference.values())
     assert max((two[k] - reference[k]).abs().max() for k in two) <= 2e-5 * scale
     assert max((two[k] - whole[k]).abs().max() for k in two) > 1e-3 * scale

@@ -42,9 +42,9 @@ CHECK_EVERY = 10  # steps between looks at the clock (--check-every)
 
 def train_curve(preset: str, args, evaluator, ref) -> list[dict]:
     """Train ``preset`` for ``args.budget`` seconds; FID and IS every ``args.interval``."""
-    cfg = make_config(preset, data_root=args.data_root, device="cpu", seed=args.seed)
+    cfg = make_config(preset, data_root=args.data_root, device="cpu", seed=args.seed, limit=args.limit)
     data = load_dataset(cfg.dataset, cfg.data_root)
-    images, labels = data.images, data.labels
+    images, labels = data.images[: cfg.limit or None], data.labels[: cfg.limit or None]
     trainer = Trainer(cfg, images.device)
     if cfg.clusters:  # self-conditioning: the clusters stand in for the labels, as in training
         labels = trainer.fit_clusters(images, labels).assignment
@@ -137,7 +137,7 @@ def plot(results: dict, real: dict, path: Path, title: str) -> None:
 
 def earlier_results(path: Path, header: dict) -> dict:
     """The curves of an earlier run that ``--update`` keeps: only from the same n, budget,
-    interval and seed, so that every row of the table answers the same question."""
+    interval, seed and limit, so that every row of the table answers the same question."""
     if not path.is_file():
         raise SystemExit(f"--update: {path} not found; run without --update first")
     earlier = json.loads(path.read_text())
@@ -169,18 +169,29 @@ def main() -> None:
         help="training steps between looks at the clock",
     )
     p.add_argument("--seed", type=int, default=0, help="training seed of every preset")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        help="train on the first N digits only (as train --limit; a quick check)",
+    )
     p.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache)")
     p.add_argument("--out", type=Path, default=Path("bench/results"))
     p.add_argument(
         "--update",
         action="store_true",
         help="replace only these presets' curves in OUT's JSON, kept from a run with the same "
-        "n, budget, interval and seed; table and plot show every preset",
+        "n, budget, interval, seed and limit; table and plot show every preset",
     )
     args = p.parse_args()
 
     stem = args.out / "time_to_quality"
-    header = {"n": args.n, "budget_s": args.budget, "interval_s": args.interval, "seed": args.seed}
+    header = {
+        "n": args.n,
+        "budget_s": args.budget,
+        "interval_s": args.interval,
+        "seed": args.seed,
+        "limit": args.limit,
+    }
     results = earlier_results(stem.with_suffix(".json"), header) if args.update else {}
     evaluator = ensure_evaluator(args.evaluator, args.data_root)
     ref = reference(evaluator, args.data_root)

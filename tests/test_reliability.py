@@ -222,7 +222,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
     (hook / "sitecustomize.py").write_text(SLOW_FSYNC)
     env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env["DIGITGAN_NO_DOWNLOAD"] = "1"
-    epochs = 80
+    epochs = 40
     flags = ["--data-root", str(data_root), "--epochs", str(epochs), "--limit", "500", "--log-every", "5"]
     first = [sys.executable, "-m", "digitgan", "train", *flags, "--outdir", str(tmp_path / "runs")]
     run = tmp_path / "runs" / "00001-seed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,10 @@ def live_server(*args: str, timeout: float = 120):
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "DIGITGAN_NO_DOWNLOAD": "1"},
+        # Ctrl-C as a terminal delivers it: a shell that starts pytest in the background (CI)
+        # has it ignored, which children inherit, and a server not yet serving then ignored
+        # the Ctrl-C below and was killed after the 20 s wait
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     try:

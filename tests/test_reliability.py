@@ -81,7 +81,7 @@ def _state(run: Path) -> dict[str, torch.Tensor]:
 )
 def test_resume_is_bit_identical(preset, overrides, stop_at, tmp_path, data_root, monkeypatch):
     batch = make_config(preset, **overrides).batch_size
-    kw = dict(data_root=str(data_root), epochs=4, limit=10 * batch, log_every=5, **overrides)
+    kw = dict(data_root=str(data_root), epochs=3, limit=10 * batch, log_every=5, **overrides)
     straight = train(
         make_config(preset, outdir=str(tmp_path / "a"), **kw), stream=io.StringIO(), progress=False
     )

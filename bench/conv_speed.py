@@ -55,6 +55,9 @@ OPTIONS: dict[str, dict] = {
     # a hidden fully-connected layer in D (--d-hidden)
     "bf16 + channels_last, D hidden 256": {**BF16, **NHWC, "d_hidden": 256},
     "channels_last, D hidden 256": {**FP32, **NHWC, "d_hidden": 256},  # where bf16 is not native
+    # the layer paid for by a narrower G (G's 14 x 14 layer costs (24/32)**2 of its arithmetic)
+    "bf16 + channels_last, G width 24, D hidden 256": {**BF16, **NHWC, "hidden_dim": 24, "d_hidden": 256},
+    "channels_last, G width 24, D hidden 256": {**FP32, **NHWC, "hidden_dim": 24, "d_hidden": 256},
 }
 GAN_ONLY = ("d_width", "hidden_dim", "shared_fakes", "d_hidden")  # settings of the GAN family alone
 

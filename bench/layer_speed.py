@@ -30,7 +30,7 @@ from machine import cpu_name, result_header, seconds_per_step
 from torch import nn
 
 from digitgan.argtypes import positive_int
-from digitgan.arithmetic import native_bf16
+from digitgan.arithmetic import resolve_precision
 from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
 from digitgan.layers import LayoutFlatten, ProductConvTranspose2d
@@ -142,17 +142,16 @@ def layer_cases() -> dict[str, tuple]:
     }
 
 
-def time_layers(rounds: int, reps: int) -> dict[str, dict]:
-    """Each layer in both forms, in the arithmetic the presets train in on this CPU (bf16
-    autocast where bf16 is native, else fp32: emulated bf16 would time what no run does),
+def time_layers(rounds: int, reps: int, arithmetic: str) -> dict[str, dict]:
+    """Each layer in both forms in ``arithmetic`` ("bf16": under autocast; "fp32"),
     alternating: a forward without autograd (as the D step draws its fakes) and a forward +
     backward (as the G step)."""
-    rows, bf16 = {}, native_bf16(torch.device("cpu"))
+    rows = {}
     for name, forms in layer_cases().items():
         times: dict[str, list[float]] = {}
         for _ in range(rounds):
             for form_name, form in zip(("former", "digitgan"), forms, strict=True):
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=arithmetic == "bf16"):
                     with torch.no_grad():
                         t = time.perf_counter()
                         for _ in range(reps):
@@ -194,8 +193,9 @@ def main() -> None:
             f"{ms['digitgan']:11.1f} {r['speedup']:7.3f}x {r['speedup_paired']:6.3f}x",
             flush=True,
         )
-    layers = time_layers(args.rounds, args.reps)
-    arithmetic = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    # the presets' own arithmetic here (`auto`): emulated bf16 would time what no run does
+    arithmetic = resolve_precision("auto", torch.device("cpu"))
+    layers = time_layers(args.rounds, args.reps, arithmetic)
     print(f"{f'layer, {arithmetic}, ms: former -> digitgan':34} {'forward':>14} {'forward + backward':>18}")
     for name, r in layers.items():
         fwd = f"{r['former_forward_ms']:.2f} -> {r['digitgan_forward_ms']:.2f}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitgan.arithmetic import native_bf16
+from digitgan.arithmetic import resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ def test_layer_speed_benchmark(tmp_path, data_root):
     result = json.loads(out.read_text())
     assert len(result["layers"]) == 4
     # the presets' own arithmetic on this CPU: emulated bf16 would time what no run does
-    assert result["layers_arithmetic"] == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
+    assert result["layers_arithmetic"] == resolve_precision("auto", torch.device("cpu"))
     assert all(len(r) == 4 and min(r.values()) > 0 for r in result["layers"].values())
     (row,) = result["rows"]
     assert row["preset"] == "cdcgan" and row["batch"] == 64 and len(row["ms_per_step_rounds"]["former"]) == 2

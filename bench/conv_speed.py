@@ -58,6 +58,9 @@ OPTIONS: dict[str, dict] = {
     # the layer paid for by a narrower G (G's 14 x 14 layer costs (24/32)**2 of its arithmetic)
     "bf16 + channels_last, G width 24, D hidden 256": {**BF16, **NHWC, "hidden_dim": 24, "d_hidden": 256},
     "channels_last, G width 24, D hidden 256": {**FP32, **NHWC, "hidden_dim": 24, "d_hidden": 256},
+    # DCGAN's widths without D's hidden layer: cdcgan's shape until 2026-12-02, to time it against
+    "bf16 + channels_last, G width 32, no D hidden": {**BF16, **NHWC, "hidden_dim": 32, "d_hidden": 0},
+    "channels_last, G width 32, no D hidden": {**FP32, **NHWC, "hidden_dim": 32, "d_hidden": 0},
 }
 GAN_ONLY = ("d_width", "hidden_dim", "shared_fakes", "d_hidden")  # settings of the GAN family alone
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from digitgan.cli import main
-from digitgan.config import GAN_PRESETS, make_config
+from digitgan.config import GAN_PRESETS, PRESETS, make_config
 from digitgan.ema import EMA
 from digitgan.errors import UserError
 from digitgan.losses import BCELoss, HingeLoss, gradient_penalty, r1_penalty
@@ -452,17 +452,17 @@ def test_mode_seeking_pairs_share_their_label_and_weigh_the_ratio(preset, overri
 
 def test_d_width_widens_d_alone():
     G, D = build_networks(make_config("cdcgan", d_width=48))
-    G32, D32 = build_networks(make_config("cdcgan"))
+    G0, D0 = build_networks(make_config("cdcgan"))
     assert D.body[0].out_channels == 48 and D.body[2].out_channels == 96
-    assert D32.body[0].out_channels == 32
-    assert [p.shape for p in G.parameters()] == [p.shape for p in G32.parameters()]
+    assert D0.body[0].out_channels == PRESETS["cdcgan"]["hidden_dim"] != 48
+    assert [p.shape for p in G.parameters()] == [p.shape for p in G0.parameters()]
 
 
 def test_d_hidden_puts_a_layer_between_ds_features_and_its_logit():
     """--d-hidden N: D's features reach its logit through N LeakyReLU units; D's convolutions
     and G are as without it; with --spectral-norm both of the head's layers are normalised."""
     G, D = build_networks(make_config("cdcgan", d_hidden=16))
-    G0, D0 = build_networks(make_config("cdcgan"))
+    G0, D0 = build_networks(make_config("cdcgan", d_hidden=0))
     first, _, last = D.head
     assert (first.in_features, first.out_features, last.out_features) == (D0.head.in_features, 16, 1)
     assert [p.shape for p in D.body.parameters()] == [p.shape for p in D0.body.parameters()]
@@ -481,9 +481,10 @@ def test_g_upsample_resize_has_no_checkerboard(upsample, checkerboard):
     """A constant 14 x 14 map into G's last layer: a stride-2 transposed convolution paints
     its four kernel phases as a 2 x 2 pattern, the resize layer one flat value inside."""
     torch.manual_seed(0)
-    G, _ = build_networks(make_config("cdcgan", g_upsample=upsample))
-    last = G.net[6:-1]  # (B, 64, 14, 14) -> (B, 1, 28, 28), before Tanh
-    out = last(torch.ones(1, 64, 14, 14))[0, 0, 2:-2, 2:-2]  # the interior, away from padding
+    cfg = make_config("cdcgan", g_upsample=upsample)
+    G, _ = build_networks(cfg)
+    last = G.net[6:-1]  # (B, 2w, 14, 14) -> (B, 1, 28, 28), before Tanh
+    out = last(torch.ones(1, 2 * cfg.hidden_dim, 14, 14))[0, 0, 2:-2, 2:-2]  # the interior, away from padding
     phases = torch.stack([out[i::2, j::2] for i in (0, 1) for j in (0, 1)])  # (4, 12, 12)
     assert torch.allclose(phases, phases[:, :1, :1].expand_as(phases))  # flat within each phase
     assert bool(phases[:, 0, 0].max() - phases[:, 0, 0].min() > 1e-3) == checkerboard

@@ -322,14 +322,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     # early; with bf16 where the hardware has it and NHWC, 13 epochs in about 9 minutes on
     # 2 cores beat the former 18 fp32 epochs (FID 7.7 against 11.5, recall 0.78 against 0.61).
     # Batches of 64 at the same rates: twice the updates per epoch, precision 0.69 -> 0.76
-    # and requested digit 98.4% -> 99.2% (README: measurements).
+    # and requested digit 98.4% -> 99.2%. A fully-connected layer of 256 between D's
+    # features and its logit (InfoGAN's MNIST D, Chen et al. 2016), paid for by a G of width
+    # 24 and 10 epochs instead of 13: precision 0.74 -> 0.83, FID 6.3 -> 5.0, recall 0.79 ->
+    # 0.81, requested digit 98.9% -> 99.3% on three seeds, in 0.59x the steps' time: 8.8
+    # minutes alone on a 2-core AMD EPYC Zen 3 in fp32 (README: measurements).
     "cdcgan": {
         **_DCGAN,
+        "hidden_dim": 24,
+        "d_hidden": 256,
         "batch_size": 64,
         "conditional": True,
         "minibatch_std": True,
         "lr_d": 4e-4,
-        "epochs": 13,
+        "epochs": 10,
         "ema_decay": 0.999,
         "precision": "auto",
         "channels_last": True,

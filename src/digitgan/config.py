@@ -340,7 +340,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "precision": "auto",
         "channels_last": True,
     },
-    # Self-conditioned DCGAN (Liu et al. 2020), unconditional: cdcgan's networks conditioned
+    # Self-conditioned DCGAN (Liu et al. 2020), unconditional: DCGAN's networks conditioned
     # on 100 k-means clusters of the pixels instead of labels (clusters.py; G picks the
     # cluster from its noise), and MSGAN's mode-seeking term (Mao et al. 2019), without
     # which G drew about one digit per cluster (recall 0.18 -> 0.83). TTUR, batch 64 and

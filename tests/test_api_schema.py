@@ -13,9 +13,11 @@ from schemathesis.checks import positive_data_acceptance
 from digitgan.serve import create_app
 from digitgan.served import load_runs
 
-WITH_QUERY = ("/api/generate", "/api/interpolate", "/api/handwrite")
-CASES = [("/api/runs", GenerationMode.POSITIVE)] + [  # /api/runs takes nothing to get wrong
-    (path, mode) for path in WITH_QUERY for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+# Every endpoint of the schema, read from the app itself so that a new one is tested too:
+# each with valid queries, and each that takes parameters with invalid ones as well.
+PATHS = {path: bool(ops["get"].get("parameters")) for path, ops in create_app({}).openapi()["paths"].items()}
+CASES = [(path, GenerationMode.POSITIVE) for path in PATHS] + [
+    (path, GenerationMode.NEGATIVE) for path, has_query in PATHS.items() if has_query
 ]
 
 

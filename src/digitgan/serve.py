@@ -11,27 +11,32 @@ request: the page and the API docs are files read once from the installed packag
 
 # (No ``from __future__ import annotations`` here: FastAPI reads each route's annotations,
 # and the run parameter's enum of served names is made per app, inside create_app.)
-import json
 import os
+import re
+from contextlib import asynccontextmanager
 from enum import Enum
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from digitgan import served
 from digitgan.config import MAX_SEED
 from digitgan.errors import UserError
+from digitgan.http_guards import HEAD_TIMEOUT, MAX_HEAD_BYTES, RequestBounds, RequestLimit, guarded_protocol
 from digitgan.translation import MAX_TEXT
 
 MAX_N = 256  # digits per request: a 16 x 16 grid
 MAX_STEPS = 32
-MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_LIMIT = 64  # requests in flight (--limit-concurrency)
+DEFAULT_CONNECTIONS = 256  # open connections (--max-connections)
+PLAIN_WHOLE = re.compile(r"[0-9]{1,10}")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE_FILES = {
     "/": ("index.html", "text/html"),
@@ -40,9 +45,21 @@ PAGE_FILES = {
 }
 PAGE_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; frame-ancestors 'none'"
 
-Seed = Annotated[int, Query(ge=0, le=MAX_SEED, description="noise seed: the same seed gives the same bytes")]
+
+def _plain_digits(value):
+    """Whole numbers come as the ASCII digits 0-9 alone: not 3.0, +3, 1_000 or other scripts'
+    digits, which Python's int() and pydantic would take."""
+    if isinstance(value, str) and not PLAIN_WHOLE.fullmatch(value):
+        raise ValueError("expected a whole number written with the digits 0-9")
+    return value
+
+
+Whole = BeforeValidator(_plain_digits)
+Seed = Annotated[
+    int, Query(ge=0, le=MAX_SEED, description="noise seed: the same seed gives the same bytes"), Whole
+]
 Pair = Annotated[
-    str | None, Query(max_length=21, pattern=r"^\d{1,10},\d{1,10}$", description="two values: A,B")
+    str | None, Query(max_length=21, pattern=r"^[0-9]{1,10},[0-9]{1,10}$", description="two values: A,B")
 ]
 
 
@@ -57,45 +74,13 @@ PNG = {"content": {"image/png": {}}, "description": "a one-channel PNG"}
 PROBLEMS = {422: {"model": Problem, "description": "bad input; `detail` says what to change"}}
 
 
-class RequestBounds:
-    """ASGI middleware: refuse a request whose headers pass MAX_HEADER_BYTES (431) or that
-    carries a body (413), before reading any body. The API takes its parameters from bounded
-    query strings, so no body needs a size limit. (uvicorn's h11 refuses a request line and
-    headers that do not arrive whole within 16 KiB; this also catches those that do.)"""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
-                return await _refuse(send, 431, f"request headers over {MAX_HEADER_BYTES // 1024} KiB")
-            length = headers.get(b"content-length", b"0").strip()
-            if b"transfer-encoding" in headers or length not in (b"", b"0"):
-                return await _refuse(
-                    send, 413, "this API takes no request body; pass the parameters in the query string"
-                )
-        await self.app(scope, receive, send)
-
-
-async def _refuse(send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 def _one_line(exc: RequestValidationError) -> str:
     """Pydantic's list of errors as one line: ``n: Input should be ... (got '300')``."""
     parts = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"][1:]) or "request"
         message = PAIR_MESSAGE if error["type"] == "string_pattern_mismatch" else error["msg"]
+        message = message.removeprefix("Value error, ")  # pydantic's prefix for a validator's words
         shown = error.get("input") is not None and error["type"] != "missing"
         parts.append(f"{where}: {message}" + (f" (got {str(error['input'])[:40]!r})" if shown else ""))
     return "; ".join(parts)[:500]
@@ -110,13 +95,26 @@ def _pair(text: str | None, name: str, high: int) -> tuple[int, int] | None:
     return pair  # type: ignore[return-value]
 
 
-def create_app(runs: dict[str, served.ServedRun]) -> FastAPI:
-    """The FastAPI application over already-loaded runs."""
+def create_app(
+    runs: dict[str, served.ServedRun], limit: int = DEFAULT_LIMIT, worker_threads: int | None = None
+) -> FastAPI:
+    """The FastAPI application over already-loaded runs: at most ``limit`` requests in
+    flight, their drawing done on at most ``worker_threads`` threads (default: AnyIO's 40)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if worker_threads is not None:
+            # requests beyond it wait as small coroutines, not as threads each holding a
+            # malloc arena with a batch of digits in it: memory stays bounded after bursts
+            anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
+        yield
+
     app = FastAPI(
         title="digitgan",
         summary="Draw handwritten digits from trained GAN runs.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     page = {
         route: (files("digitgan.web").joinpath(name).read_bytes(), kind)
@@ -166,9 +164,9 @@ def create_app(runs: dict[str, served.ServedRun]) -> FastAPI:
     def generate(
         run: Run,
         seed: Seed = 0,
-        n: Annotated[int, Query(ge=1, le=MAX_N, description="digits (per digit with per_digit)")] = 64,
+        n: Annotated[int, Query(ge=1, le=MAX_N, description="digits (per digit with per_digit)"), Whole] = 64,
         digit: Annotated[
-            int | None, Query(ge=0, le=9, description="draw only this digit (conditional runs)")
+            int | None, Query(ge=0, le=9, description="draw only this digit (conditional runs)"), Whole
         ] = None,
         per_digit: Annotated[
             bool, Query(description="one row of n per digit 0-9 (conditional runs)")
@@ -192,10 +190,10 @@ def create_app(runs: dict[str, served.ServedRun]) -> FastAPI:
         run: Run,
         seeds: Pair = None,
         digits: Pair = None,
-        steps: Annotated[int, Query(ge=2, le=MAX_STEPS)] = 10,
+        steps: Annotated[int, Query(ge=2, le=MAX_STEPS), Whole] = 10,
         seed: Seed = 0,
         digit: Annotated[
-            int, Query(ge=0, le=9, description="the fixed digit of a seed walk (conditional)")
+            int, Query(ge=0, le=9, description="the fixed digit of a seed walk (conditional)"), Whole
         ] = 0,
         format: Annotated[Literal["png", "gif"], Query(description="a one-row PNG strip, or a GIF")] = "png",
     ) -> Response:
@@ -226,7 +224,8 @@ def create_app(runs: dict[str, served.ServedRun]) -> FastAPI:
             response.headers["Content-Security-Policy"] = PAGE_POLICY
         return response
 
-    app.add_middleware(RequestBounds)
+    app.add_middleware(RequestLimit, limit=limit)
+    app.add_middleware(RequestBounds)  # the outermost: refused before they count as work
     return app
 
 
@@ -275,7 +274,12 @@ def bind(host: str, port: int):
 
 
 def run_server(
-    run_dirs: list[Path], host: str, port: int, limit_concurrency: int, threads: int | None
+    run_dirs: list[Path],
+    host: str,
+    port: int,
+    limit_concurrency: int,
+    threads: int | None,
+    max_connections: int = DEFAULT_CONNECTIONS,
 ) -> None:
     """Load the runs (failing at start on a damaged one), then serve until interrupted."""
     import torch
@@ -285,12 +289,12 @@ def run_server(
     threads = threads or cores()
     torch.set_num_threads(threads)  # one worker process: threads x workers <= cores
     runs = served.load_runs(run_dirs)
-    app = create_app(runs)
+    app = create_app(runs, limit_concurrency, worker_threads=threads)
     where = sock.getsockname()
     url = f"http://{'[' + where[0] + ']' if ':' in where[0] else where[0]}:{where[1]}/"
     print(
         f"digitgan: serving {', '.join(runs)} at {url} (API docs {url}docs); {threads} torch threads, "
-        f"at most {limit_concurrency} requests at once; Ctrl-C stops",
+        f"at most {limit_concurrency} requests in flight and {max_connections} connections; Ctrl-C stops",
         flush=True,
     )
     if host not in LOOPBACK:
@@ -301,10 +305,11 @@ def run_server(
         )
     config = uvicorn.Config(
         app,
-        http="h11",
-        limit_concurrency=limit_concurrency,  # beyond it: 503 at once, not an unbounded queue
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # request line + headers
-        timeout_keep_alive=5,
+        # the caps on work and on connections are http_guards.py's: uvicorn's own
+        # limit_concurrency counts idle sockets as work
+        http=guarded_protocol(max_connections),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,  # request line + headers
+        timeout_keep_alive=HEAD_TIMEOUT,
         log_level="warning",
         access_log=False,
     )

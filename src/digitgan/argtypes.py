@@ -4,6 +4,7 @@ line with exit status 2, help that shows defaults, and number types that check t
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 
 from digitgan.config import MAX_SEED
@@ -26,6 +27,15 @@ class HelpFormatter(argparse.HelpFormatter):
         return text
 
 
+# What a number may look like on the command line: ASCII digits, as the HTTP API takes them.
+PLAIN = {
+    int: re.compile(r"[+-]?[0-9]+"),
+    float: re.compile(
+        r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE
+    ),
+}
+
+
 def number(kind: type, ok: Callable[[float], bool] = lambda v: True, rule: str = "", noun: str = ""):
     """An argparse type: parse ``kind`` (int or float), then require ``ok(value)``, else say
     ``rule``. NaN fails every comparison, so it never passes a range check."""
@@ -33,6 +43,8 @@ def number(kind: type, ok: Callable[[float], bool] = lambda v: True, rule: str =
 
     def parse(text: str):
         try:
+            if not PLAIN[kind].fullmatch(text):
+                raise ValueError(text)  # 3.0 for a whole number, 1_000, other scripts' digits
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None

@@ -134,7 +134,7 @@ def _technique_flags(g, d) -> None:
     )
     g.add_argument(
         "--mode-seeking",
-        type=at.number(float, lambda v: v >= 0, "must be >= 0"),
+        type=at.nonneg_float,
         help="weight of the mode-seeking term on pairs of G's digits with one label (Mao et al. 2019), 0 = off",
     )
     g.add_argument(

@@ -133,10 +133,35 @@ def test_failed_download_falls_back_to_the_message(tmp_path, monkeypatch, capsys
 
     monkeypatch.setenv("DIGITGAN_NO_DOWNLOAD", "0")
     monkeypatch.setattr(data_mod, "_download", offline)
-    with pytest.raises(UserError, match="could not be downloaded"):
+    with pytest.raises(UserError, match=r"\(download failed: OSError: network is unreachable\): put "):
         load_dataset("mnist", tmp_path)
     assert calls == [tmp_path]
-    assert "download of mnist failed" in capsys.readouterr().out
+    assert capsys.readouterr().out == ""  # the one error line says it all
+
+
+def test_a_failed_download_leaves_no_folder(tmp_path, monkeypatch):
+    """torchvision makes ROOT/MNIST/raw before it fails; digitgan downloads into a temporary
+    folder, so that the data root it was given stays as it was."""
+    import torchvision.datasets
+
+    made = []
+
+    class Offline:
+        def __init__(self, root, train, download):
+            made.append(Path(root) / "MNIST" / "raw")
+            made[-1].mkdir(parents=True)
+            raise RuntimeError(
+                "Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got:\n"
+                "<urlopen error [Errno -2] Name or service not known>\n"
+            )
+
+    monkeypatch.setenv("DIGITGAN_NO_DOWNLOAD", "0")
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    root = tmp_path / "data"
+    with pytest.raises(UserError, match=r"\(download failed: \[Errno -2\] Name or service not known\)"):
+        load_dataset("mnist", root)
+    assert made and not made[0].exists()  # the temporary folder is gone too
+    assert not root.exists()
 
 
 def test_data_root_from_environment(monkeypatch, data_root):

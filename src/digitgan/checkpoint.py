@@ -146,9 +146,13 @@ def load_config(path: Path) -> TrainConfig:
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        return TrainConfig.from_dict(data).validate()
+        cfg = TrainConfig.from_dict(data)
     except (ValueError, TypeError) as exc:
-        raise UserError(f"{path} is not a valid digitgan config ({exc})") from exc
+        raise UserError(f"{path} is not a valid digitgan config: {exc}") from exc
+    try:
+        return cfg.validate()
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from exc
 
 
 def load_generator(
@@ -158,10 +162,9 @@ def load_generator(
     weights when the run kept them (and ``use_ema``), else the raw generator's; drawing
     with ``truncation``, by default the run's."""
     from digitgan.networks import build_generator
+    from digitgan.run_folder import require_run_dir
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run folder {run_dir} does not exist; pass a folder such as runs/00001-seed")
+    run_dir = require_run_dir(run_dir)
     ckpt = run_dir / "checkpoints"
     cfg = load_config(ckpt / "config.json")
     if cfg.family == "cyclegan":
@@ -245,6 +248,9 @@ def load_module_tensors(prefix: str, module: nn.Module, tensors: dict[str, torch
 
 def load_resume(run_dir: Path, device: str | None) -> tuple[TrainConfig, Path, tuple[dict, dict]]:
     """The config and saved state of a run folder to continue, checked against each other."""
+    from digitgan.run_folder import require_run_dir
+
+    require_run_dir(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(
             f"{run_dir} is not a digitgan run folder (no config.json); pass one such as runs/00001-seed"

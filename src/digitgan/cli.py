@@ -49,6 +49,12 @@ def add_truncation(parser) -> None:
     )
 
 
+def add_force(parser, what: str = "--out") -> None:
+    parser.add_argument(
+        "--force", action="store_true", help=f"replace {what} if it exists (never a run's weights or records)"
+    )
+
+
 def add_sample(sub) -> None:
     s = sub.add_parser(
         "sample",
@@ -67,6 +73,7 @@ def add_sample(sub) -> None:
     add_truncation(s)
     s.add_argument("--seed", type=at.seed, default=0, help="noise seed: same seed, same bytes")
     s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
+    add_force(s)
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
 
 
@@ -91,7 +98,10 @@ def add_interpolate(sub) -> None:
     it.add_argument(
         "--digit", type=at.digit, default=0, help="the fixed digit for --seeds on a conditional run"
     )
-    it.add_argument("--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR)")
+    it.add_argument(
+        "--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR, rewritten each time)"
+    )
+    add_force(it, "--out and its GIF")
 
 
 def add_handwrite(sub) -> None:
@@ -110,6 +120,7 @@ def add_handwrite(sub) -> None:
         "--seed", type=at.seed, default=0, help="varies the printed digits' slant, size and stroke"
     )
     hw.add_argument("--compare", action="store_true", help="the typed line above the handwritten one")
+    add_force(hw)
 
 
 def add_translate(sub) -> None:
@@ -123,7 +134,8 @@ def add_translate(sub) -> None:
     tr.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
     tr.add_argument("--samples", type=Path, required=True, help="the .npz to translate (up to 10,000 digits)")
     tr.add_argument("--to", choices=("handwritten", "typed"), required=True, help="the target domain")
-    tr.add_argument("--out", type=Path, required=True, help="the .npz to write")
+    tr.add_argument("--out", type=Path, required=True, help="the .npz to write (never the --samples file)")
+    add_force(tr)
 
 
 def add_export(sub) -> None:
@@ -137,7 +149,7 @@ def add_export(sub) -> None:
         formatter_class=HelpFormatter,
     )
     ex.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
-    ex.add_argument("--onnx", type=Path, required=True, help="the .onnx file to write")
+    ex.add_argument("--onnx", type=Path, required=True, help="the file to write, ending in .onnx")
     ex.add_argument(
         "--to",
         choices=("handwritten", "typed"),
@@ -145,6 +157,7 @@ def add_export(sub) -> None:
         help="cyclegan runs: which translator (default: handwritten)",
     )
     ex.add_argument("--seed", type=at.seed, default=0, help="seed of the inputs the check compares on")
+    add_force(ex, "--onnx")
 
 
 def add_serve(sub) -> None:
@@ -167,7 +180,14 @@ def add_serve(sub) -> None:
         "--limit-concurrency",
         type=at.number(int, lambda v: 1 <= v <= 1024, "must be 1-1024"),
         default=64,
-        help="requests in progress at once; more are answered 503 at once",
+        help="requests in flight at once (idle connections do not count); more are answered 503 at once",
+    )
+    sv.add_argument(
+        "--max-connections",
+        type=at.number(int, lambda v: 1 <= v <= 4096, "must be 1-4096"),
+        default=256,
+        help="open connections; one more closes the oldest idle one, and every connection must send "
+        "a whole request head within 5 s",
     )
     sv.add_argument(
         "--threads", type=at.positive_int, help="torch threads (default: the cores this process may use)"
@@ -253,8 +273,11 @@ def add_evaluate(sub) -> None:
         "--data-root", help="MNIST for the reference (default: the run's, else $DIGITGAN_DATA, else ./data)"
     )
     e.add_argument(
-        "--out", type=Path, help="metrics JSON (default: RUN_DIR/metrics.json; none for --samples)"
+        "--out",
+        type=Path,
+        help="metrics JSON (default: RUN_DIR/metrics.json, rewritten each time; none for --samples)",
     )
+    add_force(e)
     e.add_argument(
         "--cas",
         action="store_true",
@@ -307,9 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"digitgan: error: {exc}", file=sys.stderr)
         return 2
-    except Diverged:
-        return 3  # the loop has printed why
+    except Diverged as exc:
+        print(f"digitgan: error: {exc}", file=sys.stderr)
+        return 3
     except Interrupted as exc:
+        print(f"digitgan: {exc}", file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:
         print("digitgan: interrupted", file=sys.stderr)

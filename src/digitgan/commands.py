@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from digitgan.errors import UserError
+from digitgan.safe_output import check_output_file
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -40,7 +41,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from digitgan.trainer import resolve_device
 
     n = args.n * 10 if args.per_digit else args.n
-    check_sample_request(n, args.out)
+    check_sample_request(args.n, args.out, args.per_digit, args.force)
     device = resolve_device(args.device)
     G, cfg = load_generator(args.run_dir, device, use_ema=not args.raw, truncation=args.truncation)
     labels, nrow = requested_labels(cfg, args.n, args.digit, args.per_digit, name=str(args.run_dir))
@@ -123,8 +124,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     out, data_root, dataset = about["out"], about["data_root"], about["dataset"]
     if args.cas or args.cas_n:
         check_cas_request(args, labels)  # before anything is scored or trained
-    if out is not None and not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    if out is not None:
+        check_output_file(out, "--out", (".json",), args.force or args.out is None)
     evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
     ref = reference(evaluator, data_root)
     n = images.shape[0]
@@ -179,8 +180,7 @@ def evaluate_cyclegan(args: argparse.Namespace) -> None:
         )
     check_n(args.n)
     out = args.out or args.run_dir / "metrics.json"
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    check_output_file(out, "--out", (".json",), args.force or args.out is None)
     report = evaluate_translation(args.run_dir, args.data_root, args.evaluator, args.n, args.seed)
     report["seconds"] = time.perf_counter() - start
     print(format_translation(report))
@@ -191,21 +191,21 @@ def evaluate_cyclegan(args: argparse.Namespace) -> None:
 def cmd_handwrite(args: argparse.Namespace) -> None:
     from digitgan.translation import handwrite
 
-    font = handwrite(args.run_dir, args.text, args.out, args.font, args.seed, args.compare)
+    font = handwrite(args.run_dir, args.text, args.out, args.font, args.seed, args.compare, args.force)
     print(f"digitgan: wrote {args.out} ({args.text!r} in {font}, written by {args.run_dir.name})")
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
     from digitgan.translation import translate_file
 
-    n = translate_file(args.run_dir, args.samples, args.to, args.out)
+    n = translate_file(args.run_dir, args.samples, args.to, args.out, args.force)
     print(f"digitgan: translated {n:,} digits into {args.to}: {args.out}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from digitgan.export import export_onnx
 
-    done = export_onnx(args.run_dir, args.onnx, args.to, args.seed)
+    done = export_onnx(args.run_dir, args.onnx, args.to, args.seed, args.force)
     inputs = ", ".join(f"{k} (B, {', '.join(map(str, v))})" for k, v in done["inputs"].items())
     print(
         f"digitgan: wrote {args.onnx} ({done['bytes']:,} bytes): {inputs} -> images (B, 1, 28, 28); "
@@ -221,8 +221,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     check_walk(cfg, args.digits, str(args.run_dir))
     kind, (a, b) = ("digits", args.digits) if args.digits is not None else ("seeds", args.seeds)
     png = args.out or args.run_dir / f"interpolation-{kind}-{a}-{b}.png"
-    if png.suffix != ".png" or not png.parent.is_dir():
-        raise UserError(f"--out must be a .png in an existing folder, got {png}")
+    force = args.force or args.out is None  # the run's own view is rewritten each time
+    check_output_file(png, "--out", (".png",), force)
+    check_output_file(png.with_suffix(".gif"), "--out's GIF", (".gif",), force)
     images = interpolate(
         G, cfg.latent_dim, args.steps, seeds=args.seeds, digits=args.digits, seed=args.seed, digit=args.digit
     )
@@ -233,7 +234,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from digitgan.serve import run_server
 
-    run_server(args.run_dirs, args.host, args.port, args.limit_concurrency, args.threads)
+    run_server(
+        args.run_dirs, args.host, args.port, args.limit_concurrency, args.threads, args.max_connections
+    )
 
 
 def cmd_fonts(args: argparse.Namespace) -> None:

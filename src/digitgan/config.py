@@ -10,6 +10,7 @@ beside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -93,15 +94,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
+        """The config a run folder saved: every setting present, none unknown, each of its
+        type. A missing one is not filled with today's default, which may not be what the
+        run was trained with. Raises :class:`ValueError` naming the setting."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
         if unknown:
-            raise UserError(
-                f"config has unknown settings {sorted(unknown)}; was it written by a newer digitgan?"
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else "; was it written by a newer digitgan?"
+            raise ValueError(f"unknown setting {unknown[0]!r}{hint}")
+        missing = [name for name in names if name not in d]
+        if missing:
+            raise ValueError(
+                f"the setting {missing[0]!r} is missing; restore it with the value the run was trained with"
             )
         for f in dataclasses.fields(cls):
-            if f.name in d and not _has_type(d[f.name], f.type):
-                raise UserError(f"config setting {f.name} must be {f.type}, got {d[f.name]!r}")
+            if not _has_type(d[f.name], f.type):
+                raise ValueError(f"setting {f.name} must be {f.type}, got {d[f.name]!r}")
         return cls(**d)
 
     @property

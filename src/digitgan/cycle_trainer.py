@@ -56,7 +56,7 @@ class CycleTrainer:
         self.cfg, self.device, self.total_steps = cfg, device, total_steps
         typed, typed_test = load_dataset("typed", None, "train"), load_dataset("typed", None, "test")
         # before any seeded draw: the guide may train first
-        self.guide = ensure_guide(typed, typed_test, stream).to(device)
+        self.guide = ensure_guide(typed, typed_test, stream, limit=cfg.limit).to(device)
         seed_everything(cfg.seed)
         width = cfg.hidden_dim
         self.to_hand = ResnetGenerator(width, cfg.res_blocks).to(device)

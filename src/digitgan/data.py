@@ -117,28 +117,49 @@ def locate_files(name: str, root: Path, download: bool = True) -> dict[str, Path
         found = {f: _find(directory, f) for f in ALL_FILES}
         if all(found.values()):
             return found  # type: ignore[return-value]
+    failure = "download switched off by DIGITGAN_NO_DOWNLOAD"
     if download and os.environ.get("DIGITGAN_NO_DOWNLOAD", "") in ("", "0"):
         try:
             _download(spec, root)
         except Exception as exc:  # noqa: BLE001 - any failure means: tell the user what to do
-            print(f"digitgan: download of {name} failed ({type(exc).__name__}: {exc})")
+            failure = f"download failed: {_download_failure(exc)}"
         found = {f: _find(raw, f) for f in ALL_FILES}
         if all(found.values()):
             return found  # type: ignore[return-value]
     hint = f" (or: apt-get install -y dataset-{name})" if spec.system_dir else ""
     raise UserError(
-        f"{name} files not found in {raw}/ and could not be downloaded: put "
+        f"{name} files not found in {raw}/ ({failure}): put "
         f"{', '.join(ALL_FILES)} (plain or .gz) there{hint}, or point --data-root / "
         f"DIGITGAN_DATA at a folder that holds {spec.folder}/raw/"
     )
 
 
+def _download_failure(exc: Exception) -> str:
+    """The cause of a failed download in a few words (torchvision's message spans lines and
+    names every mirror it tried)."""
+    import re
+
+    text = " ".join(str(exc).split())
+    cause = re.search(r"urlopen error (.*?)>", text)
+    return cause.group(1) if cause else f"{type(exc).__name__}: {text[:100]}"
+
+
 def _download(spec: DatasetSpec, root: Path) -> None:
+    """Download with torchvision (which checks md5 sums and decompresses) into a temporary
+    folder, and move the four files to ROOT/<folder>/raw only once all arrived: a failed or
+    interrupted download creates no folder under ROOT."""
+    import shutil
+    import tempfile
+
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, spec.torchvision_class)
-    # torchvision downloads to ROOT/<folder>/raw, checks md5 sums and decompresses.
-    cls(str(root), train=True, download=True)
+    with tempfile.TemporaryDirectory(prefix="digitgan-download-") as tmp:
+        cls(tmp, train=True, download=True)
+        raw = root / spec.folder / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in ALL_FILES:
+            shutil.move(Path(tmp) / spec.folder / "raw" / name, raw / name)
 
 
 def _read(path: Path) -> bytes:

@@ -130,10 +130,10 @@ def _read_member(archive: zipfile.ZipFile, name: str, max_items: int, path: Path
         return np.lib.format.read_array(f, allow_pickle=False)
 
 
-def load_samples(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``images`` (uint8 N x 28 x 28) and optional ``labels`` (N digits) from an .npz file,
-    read without pickle and bounded before decompressing; every problem is a
-    :class:`UserError` naming the file."""
+def load_samples(path: Path, min_n: int = MIN_N) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``images`` (uint8 N x 28 x 28, ``min_n`` <= N <= MAX_N) and optional ``labels`` (N
+    digits) from an .npz file, read without pickle and bounded before decompressing; every
+    problem is a :class:`UserError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"samples file {path} not found")
@@ -155,7 +155,8 @@ def load_samples(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise UserError(
             f"{path}: 'images' is {images.dtype} {images.shape}; expected uint8 N x 28 x 28 (0 = background)"
         )
-    check_n(images.shape[0])
+    if not min_n <= images.shape[0] <= MAX_N:
+        raise UserError(f"{path} holds {images.shape[0]:,} digits; give between {min_n} and {MAX_N:,}")
     label_tensor = None
     if labels is not None:
         if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer):

@@ -28,6 +28,7 @@ from torch import nn
 
 from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run, load_generator
 from digitgan.errors import UserError
+from digitgan.safe_output import check_output_file
 
 TOLERANCE = 1e-5  # fp32 graphs compiled by two runtimes: a few ulps of values in [-1, 1]
 CHECK_BATCH = 64
@@ -120,11 +121,12 @@ def check_in_onnxruntime(
     return float(np.abs(theirs - ours).max())
 
 
-def export_onnx(run_dir: Path, out: Path, to: str = "handwritten", seed: int = 0) -> dict:
-    """Write the run's generator to ``out`` (atomically, after the check); return a summary."""
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist; create it or choose another --onnx path")
+def export_onnx(
+    run_dir: Path, out: Path, to: str = "handwritten", seed: int = 0, force: bool = False
+) -> dict:
+    """Write the run's generator to the .onnx file ``out`` (atomically, after the check; an
+    existing file only with ``force``); return a summary."""
+    out = check_output_file(out, "--onnx", (".onnx",), force)
     module, example = exportable(run_dir, to)
     data = onnx_bytes(module, example)
     diff = check_in_onnxruntime(data, module, example, seed)

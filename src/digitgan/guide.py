@@ -14,6 +14,7 @@ font's strokes. Saved in the cache once; a run keeps its own copy in its state.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -97,15 +98,28 @@ def train_guide(
     return net
 
 
-def ensure_guide(train: Digits, test: Digits, stream: TextIO | None = None) -> GuideNet:
-    """The cached guide of the typed ``train`` split, trained first (saying so) when
-    missing; frozen, in eval mode."""
+def first_digits(digits: Digits, limit: int | None) -> Digits:
+    """The first ``limit`` digits of a split (all without a limit), named by their own md5."""
+    if limit is None or limit >= len(digits):
+        return digits
+    md5 = hashlib.md5(f"{digits.md5}:first {limit}".encode()).hexdigest()
+    return Digits(digits.images[:limit], digits.labels[:limit], digits.name, digits.split, md5)
+
+
+def ensure_guide(
+    train: Digits, test: Digits, stream: TextIO | None = None, limit: int | None = None
+) -> GuideNet:
+    """The cached guide of the typed ``train`` split (its first ``limit`` digits, as train
+    --limit bounds everything a run trains), trained first (saying so) when missing;
+    frozen, in eval mode."""
     stream = stream or sys.stdout
+    train = first_digits(train, limit)
     path = guide_path(train)
     if path.is_file():
         net = load_weights(path, GuideNet())
     else:
-        print(f"digitgan: no typed-digit guide at {path}; training one (about a minute, once)", file=stream)
+        about = "about a minute" if len(train) > 10_000 else "seconds"
+        print(f"digitgan: no typed-digit guide at {path}; training one ({about}, once)", file=stream)
         path.parent.mkdir(parents=True, exist_ok=True)
         net = train_guide(path, train, test, stream=stream)
     return net.eval().requires_grad_(False)

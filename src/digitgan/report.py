@@ -16,6 +16,7 @@ from digitgan.checkpoint import atomic_write_bytes, load_config, load_generator
 from digitgan.errors import UserError
 from digitgan.evaluation import ROWS
 from digitgan.pictures import curves, progress_gif
+from digitgan.run_folder import require_run_dir
 from digitgan.sampling import generate, grid_png_bytes
 
 STYLE = """
@@ -92,7 +93,7 @@ def metrics_section(path: Path) -> str:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    run_dir = Path(run_dir)
+    run_dir = require_run_dir(run_dir)
     cfg = load_config(run_dir / "config.json")
     cyclegan = cfg.family == "cyclegan"
     G = None if cyclegan else load_generator(run_dir)[0]

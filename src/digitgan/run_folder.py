@@ -19,6 +19,17 @@ from tqdm import tqdm
 from digitgan.errors import UserError, write_error
 
 
+def require_run_dir(path: str | os.PathLike, example: str = "runs/00001-seed") -> Path:
+    """``path`` as a run folder to read from, or the one-line error: it does not exist, or it
+    is a file (such as the run's config.json) rather than the folder."""
+    path = Path(path)
+    if path.is_file():
+        raise UserError(f"{path} is a file, not a run folder; pass the folder itself, such as {example}")
+    if not path.is_dir():
+        raise UserError(f"run folder {path} does not exist; pass a folder such as {example}")
+    return path
+
+
 def create_run_dir(outdir: str | os.PathLike, preset: str) -> Path:
     """``outdir/NNNNN-preset`` with its ``samples/`` and ``checkpoints/``, numbered one past
     the highest existing number, never reused."""
@@ -173,11 +184,11 @@ class StopSignals:
             self.signum = signum
             return
         name = signal.Signals(signum).name
-        raise Interrupted(
-            signum,
-            f"second {name}: stopped at once, without saving; continue from the last saved state "
-            f"with: digitgan train --resume {self.run_dir}",
-        )
+        if (self.run_dir / "checkpoints" / "state.safetensors").is_file():
+            way_on = f"continue from the last saved state with: digitgan train --resume {self.run_dir}"
+        else:
+            way_on = "nothing had been saved yet, so there is nothing to resume: start the run again"
+        raise Interrupted(signum, f"second {name}: stopped at once, without saving; {way_on}")
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._old.items():

@@ -19,6 +19,7 @@ from digitgan.checkpoint import atomic_write_bytes
 from digitgan.config import TrainConfig
 from digitgan.data import to_uint8
 from digitgan.errors import UserError
+from digitgan.safe_output import check_output_file
 
 MAX_PNG = 10_000  # a 100 x 100 grid; more is not something a person looks at
 MAX_NPZ = 100_000  # 78 MB of uint8 digits, generated chunk by chunk: bounded memory
@@ -94,18 +95,15 @@ def write_samples(
         atomic_write_bytes(out, buffer.getvalue())
 
 
-def check_sample_request(n: int, out: Path) -> None:
-    """Validate before anything is generated or written."""
-    out = Path(out)
-    if out.suffix not in (".png", ".npz"):
-        raise UserError(f"--out must end in .png (a grid) or .npz (an array), got {out}")
+def check_sample_request(n: int, out: Path, per_digit: bool = False, force: bool = False) -> None:
+    """Validate before anything is generated or written: ``n`` digits (rows of ``n`` for
+    each digit with ``per_digit``) into ``out``, an existing one only with ``force``."""
+    out = check_output_file(out, "--out", (".png", ".npz"), force)
     limit = MAX_PNG if out.suffix == ".png" else MAX_NPZ
-    if not 1 <= n <= limit:
-        raise UserError(f"--n must be between 1 and {limit:,} for a {out.suffix} file, got {n}")
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a file name ending in .png or .npz")
+    rows = 10 if per_digit else 1
+    if not 1 <= n * rows <= limit:
+        each = " with --per-digit (a row of N for each of the 10 digits)" if per_digit else ""
+        raise UserError(f"--n must be between 1 and {limit // rows:,}{each} for a {out.suffix} file, got {n}")
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,8 @@ import torch
 from digitgan.checkpoint import atomic_write_bytes, load_generator
 from digitgan.config import MAX_SEED
 from digitgan.data import IMAGE_MAGIC, LABEL_MAGIC, SIDE, SPLIT_FILES, SYNTHETIC_MARKER
-from digitgan.errors import UserError
+from digitgan.errors import UserError, write_error
+from digitgan.safe_output import check_output_folder
 from digitgan.sampling import generate, sample_labels
 
 MAX_TRAIN = 1_000_000  # 784 MB of digits: more is not what a digit data set needs
@@ -54,12 +57,7 @@ def check_request(out: Path, n: int, test_n: int, force: bool) -> None:
         raise UserError(f"--n must be between 1 and {MAX_TRAIN:,}, got {n}")
     if not 1 <= test_n <= MAX_TEST:
         raise UserError(f"--test-n must be between 1 and {MAX_TEST:,}, got {test_n}")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder for the data set")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"--out {out} is not empty; choose another folder, or pass --force to write over it")
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist; create it or choose another --out")
+    check_output_folder(out, "--out", force)
 
 
 def write_dataset(run_dir: Path, out: Path, n: int, test_n: int, seed: int, force: bool = False) -> dict:
@@ -77,16 +75,6 @@ def write_dataset(run_dir: Path, out: Path, n: int, test_n: int, seed: int, forc
             f"{run_dir} is an unconditional run ({cfg.preset}): its digits have no labels to write; "
             "use a conditional run (cgan, cdcgan)"
         )
-    raw = out / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    sums = {}
-    for split, count, split_seed in (("train", n, seed), ("test", test_n, seed + 1)):
-        images, labels = draw_labelled(G, cfg, count, split_seed)
-        for name, data in zip(
-            SPLIT_FILES[split], (idx_images(images), idx_labels(labels.numpy())), strict=True
-        ):
-            atomic_write_bytes(raw / name, data)
-            sums[name] = hashlib.md5(data).hexdigest()
     made = {
         "run": str(Path(run_dir).resolve()),
         "preset": cfg.preset,
@@ -94,11 +82,55 @@ def write_dataset(run_dir: Path, out: Path, n: int, test_n: int, seed: int, forc
         "train": n,
         "test": test_n,
     }
+    # Everything goes to a hidden folder beside OUT and is moved into place at the end, so
+    # that an interrupted or failed command leaves OUT as it was (or absent).
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.resolve().parent))
+    except OSError as exc:
+        raise write_error(out, exc) from exc
+    try:
+        _write_files(stage, G, cfg, made)
+        _move_into_place(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return made
+
+
+def _write_files(folder: Path, G: torch.nn.Module, cfg, made: dict) -> None:
+    """The four IDX files, SYNTHETIC.json and README.txt, under ``folder``."""
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    sums = {}
+    for split, count, split_seed in (
+        ("train", made["train"], made["seed"]),
+        ("test", made["test"], made["seed"] + 1),
+    ):
+        images, labels = draw_labelled(G, cfg, count, split_seed)
+        for name, data in zip(
+            SPLIT_FILES[split], (idx_images(images), idx_labels(labels.numpy())), strict=True
+        ):
+            atomic_write_bytes(raw / name, data)
+            sums[name] = hashlib.md5(data).hexdigest()
     atomic_write_bytes(
         raw / SYNTHETIC_MARKER, (json.dumps({**made, "files": sums}, indent=2) + "\n").encode()
     )
-    atomic_write_bytes(out / "README.txt", readme(made, cfg).encode())
-    return made
+    atomic_write_bytes(folder / "README.txt", readme(made, cfg).encode())
+
+
+def _move_into_place(stage: Path, out: Path) -> None:
+    """A new ``out`` is the staged folder renamed (one atomic step); into an existing one
+    (empty, or with --force) each file is renamed over its namesake."""
+    try:
+        if not out.exists():
+            stage.rename(out)
+            return
+        raw = out / "MNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for path in sorted((stage / "MNIST" / "raw").iterdir()):
+            path.replace(raw / path.name)
+        (stage / "README.txt").replace(out / "README.txt")
+    except OSError as exc:
+        raise write_error(out, exc) from exc
 
 
 def readme(made: dict, cfg) -> str:

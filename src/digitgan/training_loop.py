@@ -17,7 +17,6 @@ batch's slice, the agreed stop, the averaged log line, the checked save, teardow
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -35,7 +34,7 @@ from digitgan.checkpoint import (
     save_weights,
 )
 from digitgan.clusters import Clusters
-from digitgan.config import TrainConfig
+from digitgan.config import TrainConfig, make_config
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
 from digitgan.evaluation import make_epoch_evaluator
@@ -199,11 +198,12 @@ class Training:
         )
         if note:
             self.log(f"digitgan: note: {note}")
+        self.log(f"digitgan: {describe_choices(cfg)} (every setting: {self.run_dir / 'config.json'})")
         self.log(
-            f"digitgan: {self.data!r}, {self.n_images} used, {self.steps_per_epoch} steps/epoch, "
-            f"device {self.device} ({self.trainer.arith.describe()})"
+            f"digitgan: {plural(cfg.epochs, 'epoch')} of {plural(self.steps_per_epoch, 'step')} (batch "
+            f"{cfg.batch_size}) on {self.n_images:,} of the {len(self.data):,} {self.data.name} "
+            f"{self.data.split} images, on {self.device} in {self.trainer.arith.describe()}"
         )
-        self.log("digitgan: config " + json.dumps(cfg.to_dict(), sort_keys=True))
         if distributed.world() > 1:
             n = distributed.world()
             self.log(
@@ -242,9 +242,15 @@ class Training:
         save_config(self.ckpt / "config.json", self.cfg)
 
     def diverged(self, where: str) -> Diverged:
-        last = "the last good checkpoint is kept in " + str(self.ckpt)
+        """The error for a non-finite loss or weight, saying truly what was kept: resuming
+        would replay the same steps, so the way on is a new run with a lower rate."""
+        if (self.ckpt / "G.safetensors").is_file():
+            kept = f"the weights of the last good checkpoint are kept in {self.ckpt}"
+        else:
+            kept = f"nothing was saved ({self.run_dir} holds only its log)"
         return Diverged(
-            f"training diverged at {where}: a loss or weight is NaN or inf; {last}; try a lower --lr"
+            f"training diverged at {where}: a loss or weight is NaN or inf; {kept}; "
+            "start a new run with a lower --lr"
         )
 
     def checkpoint(self, pos: int, where: str) -> None:
@@ -354,9 +360,11 @@ class Training:
             self.log(f"digitgan: warning: could not draw the pictures ({type(exc).__name__}: {exc})")
         images_per_s = (self.step - first_step) * self.cfg.batch_size / max(seconds, 1e-9)
         self.log(
-            f"digitgan: done: {self.cfg.epochs} epochs, {self.step} steps; {seconds:.1f} s in this session "
-            f"({images_per_s:,.0f} images/s); weights in {self.ckpt}"
+            f"digitgan: done: {plural(self.cfg.epochs, 'epoch')}, {plural(self.step, 'step')}; "
+            f"{seconds:.1f} s in this session ({images_per_s:,.0f} images/s); weights in {self.ckpt}"
         )
+        for command in next_commands(self.cfg, self.run_dir):
+            self.log(f"digitgan: next: {command}")
 
     def kept_state(self) -> str:
         """Where the last good state is, for an error's closing words."""
@@ -367,6 +375,36 @@ class Training:
 
     def close(self) -> None:
         self.out.close()
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``, ``1,000 steps``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def describe_choices(cfg: TrainConfig) -> str:
+    """The run in a line: its preset and the settings given on top of it, as flags."""
+    preset = make_config(cfg.preset).to_dict()
+    changed = []
+    for key, value in cfg.to_dict().items():
+        if value == preset[key] or key in ("preset", "data_root", "outdir"):
+            continue
+        flag = "--" + key.replace("_", "-")
+        changed.append(
+            (flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}"
+        )
+    return f"preset {cfg.preset}" + (" with " + " ".join(changed) if changed else "")
+
+
+def next_commands(cfg: TrainConfig, run_dir: Path) -> list[str]:
+    """What a person runs next to look at a finished run."""
+    if cfg.family == "cyclegan":
+        first = f'digitgan handwrite {run_dir} "2026" --out 2026.png'
+    elif cfg.conditional:
+        first = f"digitgan sample {run_dir} --per-digit --n 8 --out samples.png"
+    else:
+        first = f"digitgan sample {run_dir} --n 64 --out samples.png"
+    return [first, f"digitgan evaluate {run_dir}", f"digitgan report {run_dir}"]
 
 
 def train(
@@ -397,7 +435,7 @@ def _train(cfg, stream, progress, resume, device) -> TrainResult:
         seconds = time.perf_counter() - run.start
         run.finish(seconds, first_step)
     except (Diverged, Interrupted) as exc:
-        run.log(f"digitgan: {exc}")
+        run.log.write_line(f"digitgan: {exc}")  # the CLI prints it on stderr
         raise
     except UserError as exc:  # a write failed: say what is kept, if the log can still take it
         error = UserError(f"{exc}; {run.kept_state()}")

@@ -25,6 +25,8 @@ from digitgan.config import TrainConfig
 from digitgan.cyclegan import ResnetGenerator, translate_batches
 from digitgan.data import to_model_range, to_uint8
 from digitgan.errors import UserError
+from digitgan.run_folder import require_run_dir
+from digitgan.safe_output import check_output_file
 
 DIRECTIONS = {"handwritten": "to_handwritten", "typed": "to_typed"}
 MAX_TEXT = 40  # characters of a handwritten line: 40 digits are 1,120 px wide at scale 1
@@ -33,9 +35,7 @@ HANDWRITE_SCALE = 4  # pixels per MNIST pixel in the written picture
 
 def load_translator(run_dir: Path, to: str) -> tuple[nn.Module, TrainConfig]:
     """The run's network that translates into ``to`` (handwritten or typed), in eval mode."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run folder {run_dir} does not exist; pass a folder such as runs/00001-cyclegan")
+    run_dir = require_run_dir(run_dir, "runs/00001-cyclegan")
     ckpt = run_dir / "checkpoints"
     cfg = load_config(ckpt / "config.json")
     if cfg.family != "cyclegan":
@@ -96,12 +96,13 @@ def typed_line(text: str, font_name: str | None, seed: int) -> tuple[torch.Tenso
     return torch.from_numpy(np.stack(digits)), font.name
 
 
-def handwrite(run_dir: Path, text: str, out: Path, font: str | None, seed: int, compare: bool) -> str:
+def handwrite(
+    run_dir: Path, text: str, out: Path, font: str | None, seed: int, compare: bool, force: bool = False
+) -> str:
     """Write ``text`` by hand into the PNG ``out`` (the typed line above it with
-    ``compare``); returns the font's name."""
+    ``compare``; an existing ``out`` only with ``force``); returns the font's name."""
     check_text(text)
-    if out.suffix.lower() != ".png" or not out.parent.is_dir():
-        raise UserError(f"--out must be a .png in an existing folder, got {out}")
+    check_output_file(out, "--out", (".png",), force)
     net, _ = load_translator(run_dir, "handwritten")
     png, font_name = handwriting_png(net, text, font, seed, compare)
     atomic_write_bytes(out, png)
@@ -127,14 +128,14 @@ def handwriting_png(
     return buffer.getvalue(), font_name
 
 
-def translate_file(run_dir: Path, samples: Path, to: str, out: Path) -> int:
-    """Translate the digits of an .npz (``images``, optional ``labels``, kept) into ``out``."""
+def translate_file(run_dir: Path, samples: Path, to: str, out: Path, force: bool = False) -> int:
+    """Translate the digits of an .npz (``images``, optional ``labels``, kept) into ``out``
+    (an existing one only with ``force``; never the input)."""
     from digitgan.evaluation import load_samples
     from digitgan.sampling import write_samples
 
-    if out.suffix != ".npz" or not out.parent.is_dir():
-        raise UserError(f"--out must be an .npz in an existing folder, got {out}")
+    check_output_file(out, "--out", (".npz",), force, inputs=[("--samples", samples)])
     net, _ = load_translator(run_dir, to)
-    images, labels = load_samples(samples)
+    images, labels = load_samples(samples, min_n=1)
     write_samples(translate(net, images)[:, None], out, labels)  # as digitgan sample writes .npz
     return images.shape[0]

@@ -139,9 +139,11 @@ def test_resume_is_bit_identical_with_pools_and_generators(small_typed, data_roo
 def test_the_guide_is_trained_on_typed_digits_only_and_is_not_an_evaluator(cycle_run):
     from digitgan.checkpoint import weights_metadata
     from digitgan.evaluator import EvaluatorNet
-    from digitgan.guide import GuideNet, guide_path
+    from digitgan.guide import GuideNet, first_digits, guide_path
 
-    assert weights_metadata(guide_path(load_dataset("typed", None, "train")))["dataset"] == "typed"
+    # the run's --limit bounds what its guide learns from, as it bounds everything it trains
+    typed = first_digits(load_dataset("typed", None, "train"), 128)
+    assert weights_metadata(guide_path(typed))["dataset"] == "typed"
     guide_shapes = [p.shape for p in GuideNet().parameters()]
     assert guide_shapes != [p.shape for p in EvaluatorNet().parameters()]
 
@@ -206,7 +208,8 @@ def test_translate_keeps_labels_and_refuses_other_runs(cycle_run, tiny_run, tmp_
     with np.load(out) as result:
         assert result["images"].shape == (100, 28, 28) and result["images"].dtype == np.uint8
         assert (result["labels"] == test.labels[:100].numpy()).all()
-    code, _, err = _cli(["translate", tiny_run, "--samples", source, "--to", "typed", "--out", out], capsys)
+    other = tmp_path / "other.npz"  # (out exists now: it would be refused without --force)
+    code, _, err = _cli(["translate", tiny_run, "--samples", source, "--to", "typed", "--out", other], capsys)
     assert code == 2 and "cyclegan" in err
     args = ["translate", cycle_run.run_dir, "--samples", source, "--to", "fonts", "--out", out]
     code, _, err = _cli(args, capsys)  # argparse's own check, made one line (cli.Parser)

@@ -20,6 +20,21 @@ from procs import env, run_cli
 from digitgan.cli import build_parser, main
 
 
+def quick_train(data_root, outdir, epochs: int = 1) -> list[str]:
+    """``digitgan train``'s argv for a run of 5-step epochs."""
+    return [
+        "train",
+        "--epochs",
+        str(epochs),
+        "--limit",
+        "500",
+        "--data-root",
+        str(data_root),
+        "--outdir",
+        str(outdir),
+    ]
+
+
 def md5(path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -102,10 +117,7 @@ def test_evaluate_never_writes_over_a_runs_records(run_copy, tmp_path, capsys):
 
 
 def test_a_divergence_before_the_first_checkpoint_says_nothing_was_saved(tmp_path, data_root):
-    proc = run_cli(
-        "train", "--lr", "1e12", "--epochs", "1", "--limit", "500", "--data-root", str(data_root),
-        "--outdir", str(tmp_path),
-    )  # fmt: skip
+    proc = run_cli(*quick_train(data_root, tmp_path), "--lr", "1e12")
     assert proc.returncode == 3
     (line,) = proc.stderr.strip().splitlines()  # on stderr, one line
     assert line.startswith("digitgan: error: training diverged at epoch 1, step 1")
@@ -129,17 +141,7 @@ def test_a_double_interrupt_before_the_first_checkpoint_does_not_suggest_resume(
         return out
 
     monkeypatch.setattr(Trainer, "step", step)
-    argv = [
-        "train",
-        "--epochs",
-        "2",
-        "--limit",
-        "500",
-        "--data-root",
-        str(data_root),
-        "--outdir",
-        str(tmp_path),
-    ]
+    argv = quick_train(data_root, tmp_path, epochs=2)
     assert main(argv) == 130
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "second SIGINT: stopped at once" in line and "nothing had been saved yet" in line
@@ -293,17 +295,7 @@ def test_limit_bounds_the_cyclegan_guide(tmp_path, monkeypatch):
 
 
 def test_train_prints_a_summary_and_what_to_run_next(tmp_path, data_root, capsys, monkeypatch):
-    argv = [
-        "train",
-        "--epochs",
-        "1",
-        "--limit",
-        "500",
-        "--data-root",
-        str(data_root),
-        "--outdir",
-        str(tmp_path),
-    ]
+    argv = quick_train(data_root, tmp_path)
     assert main([*argv, "--no-progress"]) == 0
     run = tmp_path / "00001-seed"
     lines = capsys.readouterr().out.splitlines()

@@ -31,11 +31,15 @@ from torch.utils.flop_counter import flop_registry
 
 from digitgan.argtypes import nonneg_int
 from digitgan.arithmetic import native_bf16
+from digitgan.config import PRESETS as PRESET_TABLE
 from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
 from digitgan.training_loop import build_trainer
 
-PRESETS = ("dcgan", "cdcgan", "wgan-gp", "cyclegan")
+# The convolutional presets, from the registry; those with clusters (scdcgan: k-means of the
+# data first) only on request.
+CONVOLUTIONAL = tuple(name for name in PRESET_TABLE if make_config(name).convolutional)
+PRESETS = tuple(name for name in CONVOLUTIONAL if not make_config(name).clusters)
 # Every option names both settings: a preset's own defaults (cyclegan: auto, NHWC) must not leak in.
 FP32, BF16 = {"precision": "fp32"}, {"precision": "bf16"}
 NCHW, NHWC = {"channels_last": False}, {"channels_last": True}
@@ -191,7 +195,7 @@ def main() -> None:
     p.add_argument(
         "--warmup", type=nonneg_int, default=3, help="untimed steps of each option before the rounds"
     )
-    p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=[*PRESETS, "scdcgan"])
+    p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=CONVOLUTIONAL)
     p.add_argument("--options", nargs="+", default=list(OPTIONS), choices=list(OPTIONS))
     p.add_argument("--json", type=Path, default=Path("bench/results/conv_speed.json"))
     args = p.parse_args()

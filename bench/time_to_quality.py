@@ -35,7 +35,7 @@ from digitgan.evaluator import ensure_evaluator  # noqa: E402
 from digitgan.sampling import generate, sample_labels  # noqa: E402
 from digitgan.trainer import Trainer  # noqa: E402
 
-PRESETS = ["seed", "cgan", "dcgan", "wgan-gp", "cdcgan", "scdcgan"]
+PRESETS = list(GAN_PRESETS)  # every preset that draws from noise, from the registry
 FID_TIMES_FLOOR, IS_GOAL = 5.0, 9.5
 CHECK_EVERY = 10  # steps between looks at the clock (--check-every)
 

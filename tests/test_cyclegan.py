@@ -261,8 +261,8 @@ def test_evaluate_honours_n_and_refuses_a_dataset(
 def test_cyclegan_settings_are_checked_before_anything_is_written(tmp_path, capsys):
     for flags, needle in (
         (["--dataset", "fashion-mnist"], "use --dataset mnist"),
-        (["--patch-layers", "4"], "--patch-layers must be 1, 2 or 3"),
-        (["--decay-start", "1.5"], "--decay-start must lie in [0, 1]"),
+        (["--patch-layers", "4"], "--patch-layers: invalid choice: 4 (choose from 1, 2, 3)"),
+        (["--decay-start", "1.5"], "--decay-start: must lie in [0, 1], got 1.5"),
         (["--cycle-lambda", "-1"], "must be a finite number >= 0"),
     ):
         code, _, err = _cli(["train", "--preset", "cyclegan", "--outdir", tmp_path / "runs", *flags], capsys)

@@ -153,7 +153,7 @@ def test_a_double_interrupt_before_the_first_checkpoint_does_not_suggest_resume(
     [
         (lambda cfg: cfg.pop("hidden_dim"), "the setting 'hidden_dim' is missing"),
         (lambda cfg: cfg.update(hiden_dim=3), "unknown setting 'hiden_dim' (did you mean 'hidden_dim'?)"),
-        (lambda cfg: cfg.update(lr=-1), "--lr must be > 0, got -1"),
+        (lambda cfg: cfg.update(lr=-1), "--lr must be a finite number > 0, got -1"),
     ],
 )
 def test_a_bad_config_names_the_file_and_the_setting(change, words, run_copy, capsys):

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-PRECISIONS = ("fp32", "bf16", "auto")
-
 
 def native_bf16(device: torch.device) -> bool:
     """Does this device multiply bfloat16 in hardware?"""

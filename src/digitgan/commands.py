@@ -10,17 +10,11 @@ from digitgan.safe_output import check_output_file
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from digitgan.config import make_config
+    from digitgan.config import TrainConfig, make_config
+    from digitgan.settings import flagged
     from digitgan.training_loop import train
 
-    keys = (
-        "dataset data_root epochs batch_size lr beta1 beta2 latent_dim hidden_dim seed device "
-        "arch loss conditional clusters d_norm spectral_norm minibatch_std n_critic shared_fakes gp_lambda ema_decay r1_gamma r1_every lr_d mode_seeking top_k label_smoothing "
-        "aux_classifier d_width d_hidden g_upsample truncation "
-        "limit log_every outdir eval_every eval_n evaluator checkpoint_every tensorboard "
-        "res_blocks patch_layers cycle_lambda identity_lambda semantic_lambda pool_size decay_start "
-        "precision channels_last"
-    ).split()
+    keys = [field.name for field in flagged(TrainConfig)]  # every setting's flag, none by hand
     if args.resume is not None:
         # where to continue (--device) is not part of the recipe; everything else is
         given = [k for k in keys if k != "device" and getattr(args, k) is not None] + (

@@ -147,12 +147,19 @@ class ClassRecorder:
         return F.cross_entropy(self.class_logits[0][:rows], labels)
 
 
+# Each name of config.LOSSES and how to build it from the run's settings; a test holds the two
+# lists equal, and an unknown name is an error, never a silent default.
+OBJECTIVES = {
+    "bce": lambda gp_lambda, generator, smoothing: BCELoss(smoothing),
+    "wgan-gp": lambda gp_lambda, generator, smoothing: WGANGPLoss(gp_lambda, generator),
+    "hinge": lambda gp_lambda, generator, smoothing: HingeLoss(),
+}
+
+
 def build_objective(
     name: str, gp_lambda: float = 10.0, generator: torch.Generator | None = None, smoothing: float = 0.0
 ):
     """The objective called ``name`` in config.LOSSES, with its own settings."""
-    if name == "wgan-gp":
-        return WGANGPLoss(gp_lambda, generator)
-    if name == "bce":
-        return BCELoss(smoothing)
-    return HingeLoss()
+    if name not in OBJECTIVES:
+        raise ValueError(f"no objective called {name!r}; losses.OBJECTIVES has {', '.join(OBJECTIVES)}")
+    return OBJECTIVES[name](gp_lambda, generator, smoothing)

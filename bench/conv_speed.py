@@ -31,9 +31,9 @@ from torch.utils.flop_counter import flop_registry
 
 from digitgan.argtypes import nonneg_int
 from digitgan.arithmetic import native_bf16
-from digitgan.config import PRESETS as PRESET_TABLE
-from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
+from digitgan.presets import PRESETS as PRESET_TABLE
+from digitgan.presets import make_config
 from digitgan.training_loop import build_trainer
 
 # The convolutional presets, from the registry; those with clusters (scdcgan: k-means of the

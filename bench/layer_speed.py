@@ -31,10 +31,10 @@ from torch import nn
 
 from digitgan.argtypes import positive_int
 from digitgan.arithmetic import resolve_precision
-from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
 from digitgan.layers import LayoutFlatten, ProductConvTranspose2d
 from digitgan.minibatch_std import batch_spread
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 
 PRESETS = ("dcgan", "cdcgan", "scdcgan")

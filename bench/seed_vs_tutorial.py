@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from machine import cpu_name
 
-from digitgan.config import make_config
 from digitgan.data import epoch_batches, epoch_order, load_dataset
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialLoop
 

@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = args.runs
     if not runs:
-        from digitgan.config import make_config
+        from digitgan.presets import make_config
         from digitgan.training_loop import train
 
         cfg = make_config("seed", data_root=args.data_root, epochs=1, limit=500, outdir=tempfile.mkdtemp())

@@ -111,7 +111,7 @@ async def sustainable_rate(
 
 
 def tiny_runs(data_root: str, outdir: Path) -> list[Path]:
-    from digitgan.config import make_config
+    from digitgan.presets import make_config
     from digitgan.training_loop import train
 
     runs = []

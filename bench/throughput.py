@@ -30,8 +30,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map_only
 from torch.utils.flop_counter import FlopCounterMode
 
-from digitgan.config import make_config
 from digitgan.data import endless_batches, load_dataset
+from digitgan.presets import make_config
 from digitgan.sampling import generate
 from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialLoop

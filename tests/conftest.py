@@ -62,7 +62,7 @@ def tiny_run(tmp_path_factory, data_root) -> Path:
     """A finished run: seed preset, 1 epoch on 500 images (5 steps)."""
     import io
 
-    from digitgan.config import make_config
+    from digitgan.presets import make_config
     from digitgan.training_loop import train
 
     outdir = tmp_path_factory.mktemp("runs")
@@ -75,7 +75,7 @@ def preset_runs(tmp_path_factory, data_root):
     """One epoch of 640 digits of every GAN preset, trained once per test session."""
     import io
 
-    from digitgan.config import GAN_PRESETS, make_config
+    from digitgan.presets import GAN_PRESETS, make_config
     from digitgan.training_loop import train
 
     outdir = tmp_path_factory.mktemp("presets")

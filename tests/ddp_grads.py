@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import save_file
 
 from digitgan import distributed
-from digitgan.config import make_config
 from digitgan.data import load_dataset, to_model_range
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 
 BATCH = 64

@@ -14,7 +14,7 @@ import torch
 from floats import EPS
 
 from digitgan.arithmetic import native_bf16, resolve_precision
-from digitgan.config import make_config
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 
 BF16_EPS = torch.finfo(torch.bfloat16).eps  # 2^-7: 8 significant bits

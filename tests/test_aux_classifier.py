@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitgan.config import PRESETS, make_config
 from digitgan.data import load_dataset, to_model_range
 from digitgan.errors import UserError
 from digitgan.losses import ClassRecorder
+from digitgan.presets import PRESETS, make_config
 from digitgan.trainer import Trainer
 
 

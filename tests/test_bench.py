@@ -118,7 +118,7 @@ def test_layer_speed_benchmark(tmp_path, data_root):
     sys.path.insert(0, str(REPO / "bench"))
     from layer_speed import use_former_forms
 
-    from digitgan.config import make_config
+    from digitgan.presets import make_config
     from digitgan.trainer import Trainer
 
     cfg = make_config("cdcgan", precision="fp32")

@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 
 from digitgan.checkpoint import load_generator
 from digitgan.clusters import digit_clusters, from_assignment, kmeans, pixel_clusters
-from digitgan.config import make_config
 from digitgan.data import load_dataset
 from digitgan.errors import UserError
 from digitgan.networks import build_networks
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 from digitgan.training_loop import train
 

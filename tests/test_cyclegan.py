@@ -17,10 +17,10 @@ from safetensors.torch import load_file
 from digitgan import typed
 from digitgan.checkpoint import load_state
 from digitgan.cli import main
-from digitgan.config import make_config
 from digitgan.cycle_trainer import CycleTrainer
 from digitgan.data import load_dataset
 from digitgan.evaluator import train_evaluator
+from digitgan.presets import make_config
 from digitgan.run_folder import Interrupted
 from digitgan.training_loop import train
 from digitgan.translation import HANDWRITE_SCALE, MAX_TEXT

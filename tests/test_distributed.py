@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from digitgan.config import make_config
+from digitgan.presets import make_config
 from digitgan.training_loop import train
 
 HERE = Path(__file__).resolve().parent

@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from digitgan.cli import main
-from digitgan.config import PRESETS
 from digitgan.data import load_dataset
 from digitgan.evaluator import ensure_evaluator, load_evaluator, train_evaluator
+from digitgan.presets import PRESETS
 
 
 def test_evaluator_is_deterministic(tmp_path, data_root):
@@ -169,7 +169,7 @@ def test_truncated_npz_and_bad_n(tmp_path, tiny_run, tiny_evaluator, capsys):
 
 
 def test_eval_every_logs_fid_and_is(tmp_path, data_root, tiny_evaluator):
-    from digitgan.config import make_config
+    from digitgan.presets import make_config
     from digitgan.training_loop import train
 
     cfg = make_config(
@@ -209,7 +209,7 @@ def test_a_fashion_run_is_measured_by_a_fashion_evaluator(
     """Metrics match the data: a Fashion-MNIST run is scored by an evaluator trained on
     Fashion-MNIST against Fashion-MNIST's floor, named in metrics.json; the MNIST digit
     evaluator is refused for it with one line."""
-    from digitgan.config import make_config
+    from digitgan.presets import make_config
     from digitgan.training_loop import train
 
     assert fashion_evaluator.dataset == "fashion-mnist" and fashion_evaluator.accuracy > 0.6

@@ -13,11 +13,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from digitgan.cli import main
-from digitgan.config import GAN_PRESETS, PRESETS, make_config
 from digitgan.ema import EMA
 from digitgan.errors import UserError
 from digitgan.losses import BCELoss, HingeLoss, gradient_penalty, r1_penalty
 from digitgan.networks import build_networks
+from digitgan.presets import GAN_PRESETS, PRESETS, make_config
 from digitgan.trainer import Trainer
 from digitgan.training_loop import train
 

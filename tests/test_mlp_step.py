@@ -9,8 +9,8 @@ import pytest
 import torch
 from floats import assert_rounding_close
 
-from digitgan.config import make_config
 from digitgan.data import load_dataset, to_model_range
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 
 pytestmark = pytest.mark.floats  # .ci/run reruns these on every CPU kernel path

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from digitgan.cli import main
-from digitgan.config import make_config
+from digitgan.presets import make_config
 from digitgan.sampling import slerp
 from digitgan.training_loop import train
 

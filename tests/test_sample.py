@@ -11,8 +11,8 @@ from PIL import Image
 
 from digitgan.checkpoint import load_generator
 from digitgan.cli import main
-from digitgan.config import PRESETS
 from digitgan.data import to_uint8
+from digitgan.presets import PRESETS
 from digitgan.sampling import generate
 
 

@@ -7,10 +7,11 @@ import torch
 from floats import assert_rounding_close
 from torch import nn
 
-from digitgan.config import TrainConfig, make_config
+from digitgan.config import TrainConfig
 from digitgan.losses import BCELoss
 from digitgan.networks import MLPDiscriminator, MLPGenerator, build_networks
 from digitgan.optim import LeanAdam
+from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialStep, tutorial_networks
 

@@ -11,8 +11,8 @@ from PIL import Image, ImageFont
 
 from digitgan import typed
 from digitgan.cli import main
-from digitgan.config import GAN_PRESETS, make_config
 from digitgan.data import load_dataset
+from digitgan.presets import GAN_PRESETS, make_config
 from digitgan.training_loop import train
 
 pytestmark = pytest.mark.skipif(

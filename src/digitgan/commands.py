@@ -10,7 +10,8 @@ from digitgan.safe_output import check_output_file
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from digitgan.config import TrainConfig, make_config
+    from digitgan.config import TrainConfig
+    from digitgan.presets import make_config
     from digitgan.settings import flagged
     from digitgan.training_loop import train
 

@@ -1,7 +1,7 @@
 """Generators and discriminators. Every generator is ``G(z, labels=None)`` -> (B, 1, 28, 28)
 in [-1, 1]; every discriminator is ``D(x, labels=None)`` -> (B,) logits.
 
-    python -c "from digitgan.networks import build_networks; from digitgan.config import make_config; print(*build_networks(make_config('dcgan')), sep='\\n')"
+    python -c "from digitgan.networks import build_networks; from digitgan.presets import make_config; print(*build_networks(make_config('dcgan')), sep='\\n')"
 
 Discriminators return logits rather than probabilities: ``Sigmoid`` + ``BCELoss`` (the
 tutorial) and ``BCEWithLogitsLoss`` are the same function, and the latter is stable.

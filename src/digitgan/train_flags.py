@@ -2,7 +2,7 @@
 field with a group is a flag of that group, with its help, its choices and its range, and
 says the seed preset's value and the presets that set another. Only what is not a setting
 of the run is written here: --preset, --resume and the progress bar. Unset flags are None
-and take the preset's value (config.make_config)."""
+and take the preset's value (presets.make_config)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ DEFAULTS_NOTE = "Unset flags take the preset's value."
 
 def add_train(sub, config_class=None) -> None:
     """``digitgan train`` with a flag for every setting of ``config_class`` (TrainConfig)."""
-    from digitgan.config import PRESETS, TrainConfig
+    from digitgan.config import TrainConfig
+    from digitgan.presets import PRESETS
 
     config_class = config_class or TrainConfig
     t = sub.add_parser(

@@ -2,7 +2,7 @@
 optimisers, the EMA of G, the noise source and every random number generator, saved and
 restored as one state; and the generator-state helpers every family shares.
 
-    python -c "from digitgan.config import make_config; from digitgan.trainer import Trainer; Trainer(make_config('seed'), __import__('torch').device('cpu'))"
+    python -c "from digitgan.presets import make_config; from digitgan.trainer import Trainer; Trainer(make_config('seed'), __import__('torch').device('cpu'))"
 
 The loop (training_loop.py) owns epochs, batches, logging, checkpoints and signals; a
 :class:`Trainer` owns one step and the tensors that a resume needs.

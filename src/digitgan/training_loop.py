@@ -34,11 +34,12 @@ from digitgan.checkpoint import (
     save_weights,
 )
 from digitgan.clusters import Clusters
-from digitgan.config import TrainConfig, make_config
+from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
 from digitgan.evaluation import make_epoch_evaluator
 from digitgan.pictures import make_pictures
+from digitgan.presets import make_config
 from digitgan.run_folder import (
     Diverged,
     Interrupted,

@@ -140,7 +140,7 @@ BAD_NPZ = {
     "no images": (lambda: {"pictures": np.zeros((200, 28, 28), np.uint8)}, "no 'images'"),
     "float images": (lambda: {"images": np.zeros((200, 28, 28), np.float32)}, "uint8"),
     "wrong shape": (lambda: {"images": np.zeros((200, 32, 32), np.uint8)}, "uint8 N x 28 x 28"),
-    "too few": (lambda: {"images": np.zeros((5, 28, 28), np.uint8)}, "--n"),
+    "too few": (lambda: {"images": np.zeros((5, 28, 28), np.uint8)}, "holds 5 digits; give between 100"),
     "label 10": (lambda: {"images": np.zeros((200, 28, 28), np.uint8), "labels": np.full(200, 10)}, "0-9"),
     "object array": (lambda: {"images": np.array([None] * 200, dtype=object)}, "not a readable"),
 }

@@ -131,6 +131,9 @@ def assert_same_history(straight: Path, resumed: Path) -> None:
 
 def test_resume_errors(tmp_path, data_root, capsys, tiny_run):
     assert main(["train", "--resume", str(tmp_path / "nope")]) == 2
+    assert f"run folder {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
     assert "not a digitgan run folder" in capsys.readouterr().err
     assert main(["train", "--resume", str(tiny_run)]) == 2  # finished: nothing to resume
     assert "nothing to resume" in capsys.readouterr().err

@@ -71,10 +71,14 @@ class CycleTrainer:
         self.typed_rng = torch.Generator().manual_seed(cfg.seed + 4)  # which typed digits, on the CPU
         self.pool_hand = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 5))
         self.pool_typed = ImagePool(cfg.pool_size, torch.Generator().manual_seed(cfg.seed + 6))
+        reduce = distributed.reduce_gradients  # under torchrun: the mean over the ranks
         betas = (cfg.beta1, cfg.beta2)
         g_params = itertools.chain(self.to_hand.parameters(), self.to_typed.parameters())
         d_params = itertools.chain(self.d_hand.parameters(), self.d_typed.parameters())
-        self.opt_g, self.opt_d = LeanAdam(g_params, cfg.lr, betas), LeanAdam(d_params, cfg.lr, betas)
+        self.opt_g, self.opt_d = (
+            LeanAdam(g_params, cfg.lr, betas, reduce),
+            LeanAdam(d_params, cfg.lr, betas, reduce),
+        )
         self.d_params = self.opt_d.params
         self.emas = {
             # ema_decay 0 makes each copy the network itself, step by step

@@ -11,18 +11,25 @@ state, same numbers (a test checks bit equality with ``torch.optim.Adam``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch.optim.adam import adam
 
-from digitgan import distributed
-
 
 class LeanAdam:
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float],
+        reduce: Callable[[list[torch.Tensor]], None] | None = None,
+    ) -> None:
+        """``reduce`` is called on the gradients before each update: under torchrun the
+        trainer passes distributed.reduce_gradients, which averages them over the ranks."""
         self.opt = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        self.reduce = reduce
         self.params = [p for group in self.opt.param_groups for p in group["params"]]
         self._state_lists: tuple[list, list, list] | None = None
 
@@ -32,11 +39,12 @@ class LeanAdam:
 
     def step(self, grads: list[torch.Tensor] | None = None) -> None:
         """One update from the parameters' ``.grad``, or from ``grads`` (one per parameter,
-        in order) when given. Under torchrun the gradients are first averaged over the ranks
-        (distributed.py): every family's every update passes here."""
+        in order) when given, after the ``reduce`` hook (every family's every update passes
+        here, so under torchrun every gradient is averaged over the ranks)."""
         if grads is None:
             grads = [p.grad for p in self.params]
-        distributed.reduce_gradients(grads)
+        if self.reduce is not None:
+            self.reduce(grads)
         self._update(grads)
 
     def _update(self, grads: list[torch.Tensor | None]) -> None:

@@ -104,9 +104,10 @@ class Trainer:
         self.arith.layout(self.G, self.D)
         self.objective = build_objective(cfg.loss, cfg.gp_lambda, self.noise_rng, cfg.label_smoothing)
         # Fused Adam (one pass over memory), stepped without per-call bookkeeping: see optim.py.
-        self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        reduce = distributed.reduce_gradients  # under torchrun: the mean over the ranks
+        self.opt_g = LeanAdam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), reduce=reduce)
         lr_d = cfg.lr if cfg.lr_d is None else cfg.lr_d  # TTUR (Heusel et al. 2017) when they differ
-        self.opt_d = LeanAdam(self.D.parameters(), lr=lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = LeanAdam(self.D.parameters(), lr=lr_d, betas=(cfg.beta1, cfg.beta2), reduce=reduce)
         self.d_params = list(self.D.parameters())
         self.ema = EMA(self.G, cfg.ema_decay) if cfg.ema_decay > 0 else None
         # GPUs under torchrun: BatchNorm over the global batch. After the EMA copy, which keeps

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 from digitgan.checkpoint import load_generator, load_weights
-from digitgan.data import to_uint8
+from digitgan.draw import generate
 from digitgan.evaluation import reference, score_images
 from digitgan.evaluator import ensure_evaluator
+from digitgan.images import to_uint8
 from digitgan.networks import build_networks
-from digitgan.sampling import generate
 
 SHOWN = ("fid", "is", "precision", "recall", "confident_share", "conditional_accuracy")
 

@@ -31,8 +31,8 @@ from torch.utils._pytree import tree_map_only
 from torch.utils.flop_counter import FlopCounterMode
 
 from digitgan.data import endless_batches, load_dataset
+from digitgan.draw import generate
 from digitgan.presets import make_config
-from digitgan.sampling import generate
 from digitgan.trainer import Trainer
 from digitgan.tutorial import TutorialLoop
 

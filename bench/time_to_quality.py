@@ -29,10 +29,10 @@ from machine import cpu_name  # noqa: E402
 
 from digitgan.argtypes import positive_int  # noqa: E402
 from digitgan.data import endless_batches, load_dataset  # noqa: E402
+from digitgan.draw import generate, sample_labels  # noqa: E402
 from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
 from digitgan.evaluator import ensure_evaluator  # noqa: E402
 from digitgan.presets import GAN_PRESETS, make_config  # noqa: E402
-from digitgan.sampling import generate, sample_labels  # noqa: E402
 from digitgan.trainer import Trainer  # noqa: E402
 
 PRESETS = list(GAN_PRESETS)  # every preset that draws from noise, from the registry

@@ -20,7 +20,8 @@ import torch
 from safetensors.torch import save_file
 
 from digitgan import distributed
-from digitgan.data import load_dataset, to_model_range
+from digitgan.data import load_dataset
+from digitgan.images import to_model_range
 from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitgan.data import load_dataset, to_model_range
+from digitgan.data import load_dataset
 from digitgan.errors import UserError
+from digitgan.images import to_model_range
 from digitgan.losses import ClassRecorder
 from digitgan.presets import PRESETS, make_config
 from digitgan.trainer import Trainer

@@ -19,6 +19,7 @@ from digitgan.checkpoint import load_state
 from digitgan.cli import main
 from digitgan.cycle_trainer import CycleTrainer
 from digitgan.data import load_dataset
+from digitgan.evaluation import make_epoch_evaluator
 from digitgan.evaluator import train_evaluator
 from digitgan.presets import make_config
 from digitgan.run_folder import Interrupted
@@ -72,7 +73,7 @@ def cycle_run(small_typed, data_root, tmp_path_factory, tiny_mnist_evaluator):
         eval_n=100,
         evaluator=str(tiny_mnist_evaluator),
     )
-    return train(cfg, stream=io.StringIO(), progress=False)
+    return train(cfg, stream=io.StringIO(), progress=False, epoch_evaluator=make_epoch_evaluator)
 
 
 def test_the_run_folder_holds_every_network_grids_and_cycle_losses(cycle_run):

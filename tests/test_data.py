@@ -11,8 +11,9 @@ import torch
 
 from digitgan import data as data_mod
 from digitgan.cli import main
-from digitgan.data import load_dataset, to_model_range
+from digitgan.data import load_dataset
 from digitgan.errors import UserError
+from digitgan.images import to_model_range
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from digitgan.cli import main
 from digitgan.data import load_dataset
+from digitgan.errors import UserError
 from digitgan.evaluator import ensure_evaluator, load_evaluator, train_evaluator
 from digitgan.presets import PRESETS
 
@@ -169,6 +170,7 @@ def test_truncated_npz_and_bad_n(tmp_path, tiny_run, tiny_evaluator, capsys):
 
 
 def test_eval_every_logs_fid_and_is(tmp_path, data_root, tiny_evaluator):
+    from digitgan.evaluation import make_epoch_evaluator
     from digitgan.presets import make_config
     from digitgan.training_loop import train
 
@@ -182,7 +184,9 @@ def test_eval_every_logs_fid_and_is(tmp_path, data_root, tiny_evaluator):
         eval_n=200,
         evaluator=str(tiny_evaluator),
     )
-    result = train(cfg, stream=io.StringIO(), progress=False)
+    with pytest.raises(UserError, match="--eval-every scores digits during training: pass"):
+        train(cfg, stream=io.StringIO(), progress=False)  # the evaluation layer is passed in
+    result = train(cfg, stream=io.StringIO(), progress=False, epoch_evaluator=make_epoch_evaluator)
     rows = [json.loads(line) for line in (result.run_dir / "stats.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "fid" in r]
     assert [r["epoch"] for r in evals] == [0, 1]

@@ -9,7 +9,8 @@ import pytest
 import torch
 from floats import assert_rounding_close
 
-from digitgan.data import load_dataset, to_model_range
+from digitgan.data import load_dataset
+from digitgan.images import to_model_range
 from digitgan.presets import make_config
 from digitgan.trainer import Trainer
 

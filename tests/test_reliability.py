@@ -22,9 +22,9 @@ from safetensors.torch import load_file
 
 from digitgan.checkpoint import load_state, load_weights, save_state, save_weights
 from digitgan.cli import main
-from digitgan.data import parse_idx
 from digitgan.errors import UserError
 from digitgan.evaluation import load_samples
+from digitgan.idx import parse_idx
 from digitgan.networks import MLPGenerator
 from digitgan.presets import make_config
 from digitgan.run_folder import Interrupted

@@ -11,9 +11,9 @@ from PIL import Image
 
 from digitgan.checkpoint import load_generator
 from digitgan.cli import main
-from digitgan.data import to_uint8
+from digitgan.draw import generate
+from digitgan.images import to_uint8
 from digitgan.presets import PRESETS
-from digitgan.sampling import generate
 
 
 def test_same_seed_same_bytes(tiny_run, tmp_path):

@@ -16,8 +16,8 @@ from digitgan.cas import classification_accuracy_score
 from digitgan.checkpoint import load_generator
 from digitgan.cli import main
 from digitgan.data import load_dataset
+from digitgan.draw import generate
 from digitgan.errors import UserError
-from digitgan.sampling import generate
 
 
 @pytest.fixture(scope="module")

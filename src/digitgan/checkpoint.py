@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,33 +16,8 @@ from safetensors.torch import save
 from torch import nn
 
 from digitgan.config import TrainConfig
-from digitgan.errors import UserError, write_error
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename: the old file
-    stays whole until the new one is. A failed write (a full disk, a file-size limit)
-    leaves no temporary file and is a :class:`UserError` naming ``path``."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise write_error(path, exc) from exc
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would make outputs private
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise write_error(path, exc) from exc
-        raise
+from digitgan.errors import UserError
+from digitgan.files import atomic_write_bytes
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -11,6 +11,7 @@ from digitgan.safe_output import check_output_file
 
 def cmd_train(args: argparse.Namespace) -> None:
     from digitgan.config import TrainConfig
+    from digitgan.evaluation import make_epoch_evaluator as evaluator  # for --eval-every
     from digitgan.presets import make_config
     from digitgan.settings import flagged
     from digitgan.training_loop import train
@@ -24,15 +25,16 @@ def cmd_train(args: argparse.Namespace) -> None:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise UserError(f"--resume continues a run with its own config; drop {flags}")
-        train(None, progress=args.progress, resume=args.resume, device=args.device)
+        train(None, progress=args.progress, resume=args.resume, device=args.device, epoch_evaluator=evaluator)
         return
     cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
-    train(cfg, progress=args.progress)
+    train(cfg, progress=args.progress, epoch_evaluator=evaluator)
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from digitgan.checkpoint import load_generator
-    from digitgan.sampling import check_sample_request, generate, requested_labels, write_samples
+    from digitgan.draw import generate
+    from digitgan.sampling import check_sample_request, requested_labels, write_samples
     from digitgan.trainer import resolve_device
 
     n = args.n * 10 if args.per_digit else args.n
@@ -74,8 +76,8 @@ def digits_to_evaluate(args: argparse.Namespace):
     they are (name, data root, dataset, source, where the metrics go) and, for a run, a
     function that draws N digits the same way (for --cas-n)."""
     from digitgan.checkpoint import load_generator
+    from digitgan.draw import generate, sample_labels
     from digitgan.evaluation import check_n, load_samples
-    from digitgan.sampling import generate, sample_labels
 
     if args.samples:
         if args.truncation is not None:
@@ -107,9 +109,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run
+    from digitgan.checkpoint import is_cyclegan_run
     from digitgan.evaluation import floor, format_table, reference, score_images
     from digitgan.evaluator import ensure_evaluator
+    from digitgan.files import atomic_write_bytes
 
     start = time.perf_counter()
     if args.run_dir is not None and is_cyclegan_run(args.run_dir):
@@ -163,9 +166,9 @@ def evaluate_cyclegan(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from digitgan.checkpoint import atomic_write_bytes
     from digitgan.cycle_evaluation import evaluate_translation, format_translation
     from digitgan.evaluation import check_n
+    from digitgan.files import atomic_write_bytes
 
     start = time.perf_counter()
     if args.dataset is not None:

@@ -35,9 +35,10 @@ from digitgan.cyclegan import (
     semantic_loss,
     translate_batches,
 )
-from digitgan.data import Digits, load_dataset, to_model_range
+from digitgan.data import Digits, load_dataset
 from digitgan.ema import EMA
 from digitgan.guide import ensure_guide
+from digitgan.images import to_model_range
 from digitgan.networks import dcgan_init
 from digitgan.optim import LeanAdam
 from digitgan.trainer import global_rng_state, load_global_rng_state, seed_everything, set_requires_grad

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,8 @@ import numpy as np
 import torch
 
 from digitgan.errors import UserError
-
-IMAGE_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
-LABEL_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
-SIDE = 28
+from digitgan.idx import ALL_FILES, SPLIT_FILES, parse_idx
+from digitgan.images import to_model_range
 
 # md5 of the decompressed official files (../shared/data/README.md). A mismatch means the
 # file was damaged in a way the structural checks cannot see (flipped pixel bytes).
@@ -47,11 +44,6 @@ class DatasetSpec:
     make: Callable[[], dict[str, Path]] | None = None  # makes the four files (in the cache)
 
 
-def cache_dir() -> Path:
-    """Where evaluators, real-data statistics and generated data sets are kept."""
-    return Path(os.environ.get("DIGITGAN_CACHE") or Path.home() / ".cache" / "digitgan")
-
-
 def _typed_files() -> dict[str, Path]:
     from digitgan.typed import typed_files  # fonts and Pillow's renderer: only when asked for
 
@@ -65,12 +57,6 @@ DATASETS: dict[str, DatasetSpec] = {
     # Digits printed in Debian's fonts, made MNIST-like (typed.py), rendered into the cache.
     "typed": DatasetSpec("TYPED", None, None, None, make=_typed_files),
 }
-
-SPLIT_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-ALL_FILES = SPLIT_FILES["train"] + SPLIT_FILES["test"]
 
 
 @dataclass
@@ -172,32 +158,6 @@ def _read(path: Path) -> bytes:
         raise UserError(f"cannot read {path}: {exc}; replace the file with an intact copy") from exc
 
 
-def parse_idx(data: bytes, path: Path, kind: str) -> np.ndarray:
-    """Decode one IDX file; ``kind`` is ``"images"`` (N, 28, 28) or ``"labels"`` (N,)."""
-    fix = "replace it with an intact copy (or delete it to download again)"
-    magic_expected, header = (IMAGE_MAGIC, 16) if kind == "images" else (LABEL_MAGIC, 8)
-    if len(data) < header:
-        raise UserError(f"{path} is truncated ({len(data)} bytes, header needs {header}); {fix}")
-    magic, count = struct.unpack(">II", data[:8])
-    if magic != magic_expected:
-        raise UserError(
-            f"{path} has magic number {magic}, expected {magic_expected} for an IDX {kind} file; {fix}"
-        )
-    shape: tuple[int, ...] = (count,)
-    if kind == "images":
-        rows, cols = struct.unpack(">II", data[8:16])
-        if (rows, cols) != (SIDE, SIDE):
-            raise UserError(f"{path} holds {rows}x{cols} images, expected {SIDE}x{SIDE}; {fix}")
-        shape = (count, rows, cols)
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
-        raise UserError(
-            f"{path} is {len(data)} bytes, its header promises {expected} "
-            f"({count} {kind}): the file is truncated or corrupt; {fix}"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
 SYNTHETIC_MARKER = "SYNTHETIC.json"  # written by `digitgan dataset` beside its four files
 
 
@@ -259,18 +219,6 @@ def load_dataset(
         split=split,
         md5=digest.hexdigest(),
     )
-
-
-def to_model_range(batch_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, ...) -> float32 in [-1, 1], the same arithmetic as the tutorial's
-    ``ToTensor()`` (x / 255) followed by ``Normalize(mean=0.5, std=0.5)`` ((x - 0.5) / 0.5)."""
-    return batch_u8.float().div_(255).sub_(0.5).div_(0.5)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Model output in [-1, 1] -> uint8 with 0 = background, rounded as ``save_image`` does."""
-    x = (images.detach().float() + 1) / 2  # the tutorial's denorm
-    return x.clamp_(0, 1).mul_(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
 
 
 def epoch_order(n: int, batch_size: int, rng: torch.Generator) -> torch.Tensor:

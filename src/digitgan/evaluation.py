@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
-from digitgan.checkpoint import atomic_write_bytes
-from digitgan.data import cache_dir, load_dataset
+from digitgan.data import load_dataset
 from digitgan.errors import UserError
 from digitgan.evaluator import Evaluator
+from digitgan.files import atomic_write_bytes, cache_dir
 from digitgan.metrics import all_metrics, fid, inception_score
 
 MAX_N = 10_000  # the size of MNIST's test split, the reference
@@ -202,8 +202,8 @@ def make_epoch_evaluator(cfg, stream):
     digits (from fixed noise, or fixed inputs to translate), so that epochs compare like with
     like. Loads (or first trains) the evaluator of the run's
     dataset and its real features."""
-    from digitgan.data import to_uint8
     from digitgan.evaluator import ensure_evaluator
+    from digitgan.images import to_uint8
 
     evaluator = ensure_evaluator(cfg.evaluator, cfg.data_root, stream, dataset=cfg.dataset)
     ref = reference(evaluator, cfg.data_root)

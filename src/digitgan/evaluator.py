@@ -32,8 +32,10 @@ from torch import nn
 from tqdm import tqdm
 
 from digitgan.checkpoint import load_weights, save_weights, weights_metadata
-from digitgan.data import Digits, cache_dir, load_dataset, to_model_range
+from digitgan.data import Digits, load_dataset
 from digitgan.errors import UserError
+from digitgan.files import cache_dir
+from digitgan.images import to_model_range
 
 FEATURE_DIM = 128
 EVALUATOR_VERSION = 1  # bump when the architecture or recipe changes: old caches are ignored

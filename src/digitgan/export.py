@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from digitgan.checkpoint import atomic_write_bytes, is_cyclegan_run, load_generator
+from digitgan.checkpoint import is_cyclegan_run, load_generator
 from digitgan.errors import UserError
+from digitgan.files import atomic_write_bytes
 from digitgan.safe_output import check_output_file
 
 TOLERANCE = 1e-5  # fp32 graphs compiled by two runtimes: a few ulps of values in [-1, 1]

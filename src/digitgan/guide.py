@@ -26,7 +26,9 @@ from torch import nn
 from torchvision.transforms import v2
 
 from digitgan.checkpoint import load_weights, save_weights
-from digitgan.data import Digits, cache_dir, to_model_range
+from digitgan.data import Digits
+from digitgan.files import cache_dir
+from digitgan.images import to_model_range
 
 GUIDE_VERSION = 1
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from digitgan.checkpoint import atomic_write_bytes
+from digitgan.files import atomic_write_bytes
 from digitgan.run_folder import read_stats
 
 MAX_FRAMES = 60  # longer runs keep evenly spaced epochs (always the last one)

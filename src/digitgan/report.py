@@ -12,12 +12,14 @@ import html
 import json
 from pathlib import Path
 
-from digitgan.checkpoint import atomic_write_bytes, load_config, load_generator
+from digitgan.checkpoint import load_config, load_generator
+from digitgan.draw import generate
 from digitgan.errors import UserError
 from digitgan.evaluation import ROWS
+from digitgan.files import atomic_write_bytes
+from digitgan.images import grid_png_bytes
 from digitgan.pictures import curves, progress_gif
 from digitgan.run_folder import require_run_dir
-from digitgan.sampling import generate, grid_png_bytes
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

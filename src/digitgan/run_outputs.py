@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from digitgan.checkpoint import atomic_write_bytes
+from digitgan.files import atomic_write_bytes
+from digitgan.images import grid_png_bytes
 from digitgan.run_folder import AppendFile, Discard, RunLog
-from digitgan.sampling import grid_png_bytes
 
 TUTORIAL_SCALARS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
 

@@ -1,4 +1,6 @@
-"""Seeded generation and image grids, shared by the CLI, evaluation and the web server.
+"""What ``digitgan sample`` and ``interpolate`` make of a generator's digits (draw.py draws
+them): the request checked, .png grids and .npz arrays written, latent walks, the labels a
+request asks for. Shared by the CLI and the web server.
 
 digitgan sample runs/00001-seed --n 100 --seed 0 --out digits.png
 """
@@ -6,76 +8,21 @@ digitgan sample runs/00001-seed --n 100 --seed 0 --out digits.png
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
-from torchvision.utils import make_grid
 
-from digitgan.checkpoint import atomic_write_bytes
 from digitgan.config import TrainConfig
-from digitgan.data import to_uint8
+from digitgan.draw import sample_labels
 from digitgan.errors import UserError
+from digitgan.files import atomic_write_bytes
+from digitgan.images import grid_png_bytes, to_uint8, walk_gif_bytes
 from digitgan.safe_output import check_output_file
 
 MAX_PNG = 10_000  # a 100 x 100 grid; more is not something a person looks at
 MAX_NPZ = 100_000  # 78 MB of uint8 digits, generated chunk by chunk: bounded memory
-CHUNK = 10_000
-
-
-def denorm(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> [0, 1], the tutorial's ``denorm``."""
-    return ((x + 1) / 2).clamp(0, 1)
-
-
-@torch.no_grad()
-def generate(
-    G: nn.Module,
-    n: int,
-    seed: int,
-    latent_dim: int,
-    labels: torch.Tensor | None = None,
-    as_uint8: bool = False,
-) -> torch.Tensor:
-    """``n`` images (n, 1, 28, 28) in [-1, 1] on the CPU, of the digits ``labels`` (n,) for a
-    conditional G; uint8 (0 = background) with ``as_uint8``, converted chunk by chunk so that
-    many digits take a byte each, not four. The noise is drawn on the CPU from its own
-    generator, so the same seed gives the same digits on any device. G runs in eval mode
-    (BatchNorm's running statistics) and is left in the mode it was in."""
-    device = next(G.parameters()).device
-    convert = to_uint8 if as_uint8 else (lambda x: x)
-    rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, latent_dim, generator=rng)
-    label_chunks = labels.split(CHUNK) if labels is not None else [None] * len(z.split(CHUNK))
-    was_training = G.training
-    G.eval()
-    try:
-        return torch.cat(
-            [
-                convert(G(chunk.to(device), None if y is None else y.to(device)).float().cpu())
-                for chunk, y in zip(z.split(CHUNK), label_chunks, strict=True)
-            ]
-        )
-    finally:
-        G.train(was_training)
-
-
-def grid_png_bytes(images: torch.Tensor, nrow: int | None = None) -> bytes:
-    """A one-channel PNG grid of ``images`` (B, 1, 28, 28) in [-1, 1], laid out and rounded as
-    torchvision's ``save_image`` does (2 px padding); square-ish unless ``nrow`` is given."""
-    nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
-    grid = make_grid(denorm(images), nrow=nrow)[0]  # (H, W): make_grid repeats the one channel
-    return png_bytes(grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy())
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """A one-channel PNG of uint8 ``pixels`` (H, W)."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="png")
-    return buffer.getvalue()
 
 
 def write_samples(
@@ -153,15 +100,6 @@ def interpolate(
     return G(z.to(device), labels).cpu()
 
 
-def walk_gif_bytes(images: torch.Tensor) -> bytes:
-    """A walk (S, 1, 28, 28) in [-1, 1] as a GIF at 4x that goes there and back."""
-    frames = [Image.fromarray(f.numpy()).resize((112, 112), Image.NEAREST) for f in to_uint8(images)[:, 0]]
-    frames = frames + frames[-2:0:-1]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=120, loop=0)
-    return buffer.getvalue()
-
-
 def check_walk(cfg: TrainConfig, digits: tuple[int, int] | None, name: str) -> None:
     """A walk between digits needs a conditional run: for ``digitgan interpolate`` and the server."""
     if digits is not None and not cfg.conditional:
@@ -174,11 +112,6 @@ def strip_and_gif(images: torch.Tensor, png: Path, gif: Path) -> None:
     """Write a walk as a one-row PNG strip and as a GIF that goes there and back."""
     atomic_write_bytes(png, grid_png_bytes(images, nrow=images.shape[0]))
     atomic_write_bytes(gif, walk_gif_bytes(images))
-
-
-def sample_labels(cfg: TrainConfig, n: int) -> torch.Tensor | None:
-    """Balanced digits 0, 1, ..., 9, 0, 1, ... for conditional models; None otherwise."""
-    return torch.arange(n) % 10 if cfg.conditional else None
 
 
 def requested_labels(

@@ -20,17 +20,10 @@ from torch import nn
 
 from digitgan.checkpoint import is_cyclegan_run, load_generator
 from digitgan.config import TrainConfig
-from digitgan.data import to_uint8
+from digitgan.draw import generate
 from digitgan.errors import UserError
-from digitgan.sampling import (
-    check_walk,
-    generate,
-    grid_png_bytes,
-    interpolate,
-    png_bytes,
-    requested_labels,
-    walk_gif_bytes,
-)
+from digitgan.images import grid_png_bytes, png_bytes, to_uint8, walk_gif_bytes
+from digitgan.sampling import check_walk, interpolate, requested_labels
 
 MAX_RUNS = 32
 METRIC_KEYS = (

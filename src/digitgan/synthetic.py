@@ -16,32 +16,23 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import struct
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from digitgan.checkpoint import atomic_write_bytes, load_generator
+from digitgan.checkpoint import load_generator
 from digitgan.config import MAX_SEED
-from digitgan.data import IMAGE_MAGIC, LABEL_MAGIC, SIDE, SPLIT_FILES, SYNTHETIC_MARKER
+from digitgan.data import SYNTHETIC_MARKER
+from digitgan.draw import generate, sample_labels
 from digitgan.errors import UserError, write_error
+from digitgan.files import atomic_write_bytes
+from digitgan.idx import SPLIT_FILES, idx_bytes
 from digitgan.safe_output import check_output_folder
-from digitgan.sampling import generate, sample_labels
 
 MAX_TRAIN = 1_000_000  # 784 MB of digits: more is not what a digit data set needs
 MAX_TEST = 100_000
-
-
-def idx_images(images: np.ndarray) -> bytes:
-    """uint8 (N, 28, 28) as an IDX file: magic 2051, then N, 28, 28 as big-endian int32."""
-    return struct.pack(">IIII", IMAGE_MAGIC, len(images), SIDE, SIDE) + images.astype(np.uint8).tobytes()
-
-
-def idx_labels(labels: np.ndarray) -> bytes:
-    """Labels 0-9 as an IDX file: magic 2049, then N as a big-endian int32."""
-    return struct.pack(">II", LABEL_MAGIC, len(labels)) + labels.astype(np.uint8).tobytes()
 
 
 def draw_labelled(G: torch.nn.Module, cfg, count: int, seed: int) -> tuple[np.ndarray, torch.Tensor]:
@@ -107,7 +98,7 @@ def _write_files(folder: Path, G: torch.nn.Module, cfg, made: dict) -> None:
     ):
         images, labels = draw_labelled(G, cfg, count, split_seed)
         for name, data in zip(
-            SPLIT_FILES[split], (idx_images(images), idx_labels(labels.numpy())), strict=True
+            SPLIT_FILES[split], (idx_bytes(images), idx_bytes(labels.numpy().astype(np.uint8))), strict=True
         ):
             atomic_write_bytes(raw / name, data)
             sums[name] = hashlib.md5(data).hexdigest()

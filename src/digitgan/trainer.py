@@ -22,13 +22,13 @@ from digitgan.arithmetic import Arithmetic
 from digitgan.checkpoint import load_module_tensors, module_tensors, optimizer_state_dict, optimizer_tensors
 from digitgan.clusters import Clusters, digit_clusters, pixel_clusters
 from digitgan.config import TrainConfig
+from digitgan.draw import generate, sample_labels
 from digitgan.ema import EMA, with_standing_statistics
 from digitgan.errors import UserError
 from digitgan.losses import ClassRecorder, build_objective, r1_penalty
 from digitgan.mlp_step import fast_step_for
 from digitgan.networks import build_networks
 from digitgan.optim import LeanAdam
-from digitgan.sampling import generate, sample_labels
 
 
 def resolve_device(name: str) -> torch.device:

@@ -37,7 +37,6 @@ from digitgan.clusters import Clusters
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
-from digitgan.evaluation import make_epoch_evaluator
 from digitgan.pictures import make_pictures
 from digitgan.presets import make_config
 from digitgan.run_folder import (
@@ -52,9 +51,12 @@ from digitgan.run_outputs import RunOutputs
 from digitgan.trainer import Trainer, resolve_device
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from digitgan.cycle_trainer import CycleTrainer
 
     Family = Trainer | CycleTrainer
+    EpochEvaluator = Callable[[TrainConfig, TextIO], Callable[[Family], dict]]
 
 
 def build_trainer(cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> Family:
@@ -76,6 +78,7 @@ class Training:
         progress: bool | None,
         resume: Path | None,
         device: str | None,
+        epoch_evaluator: EpochEvaluator | None = None,
     ) -> None:
         state = None
         if resume is not None:
@@ -99,7 +102,12 @@ class Training:
                 f"the {distributed.world()} processes"
             )
         self.steps_per_epoch = self.n_images // cfg.batch_size
-        self.evaluate = make_epoch_evaluator(cfg, stream) if cfg.eval_every and self.writer else None
+        if cfg.eval_every and epoch_evaluator is None:
+            raise UserError(
+                "--eval-every scores digits during training: pass train(..., epoch_evaluator="
+                "digitgan.evaluation.make_epoch_evaluator), as digitgan train does"
+            )
+        self.evaluate = epoch_evaluator(cfg, stream) if cfg.eval_every and self.writer else None
         if cfg.tensorboard:
             try:
                 from torch.utils import tensorboard  # noqa: F401
@@ -414,22 +422,26 @@ def train(
     progress: bool | None = None,
     resume: str | os.PathLike | None = None,
     device: str | None = None,
+    epoch_evaluator: EpochEvaluator | None = None,
 ) -> TrainResult:
     """Train ``cfg`` in a new run folder under ``cfg.outdir``, or continue the run folder
-    ``resume`` from its saved state (on ``device`` if given); return where it went.
+    ``resume`` from its saved state (on ``device`` if given); return where it went. With
+    ``cfg.eval_every``, ``epoch_evaluator(cfg, stream)`` makes the function that scores a
+    family's evaluation digits every K epochs (evaluation.make_epoch_evaluator: passed in
+    from above, as the evaluation layer sits above training).
 
     Everything that can fail on bad input (device, data, output folder, saved state) is
     checked before anything is written. A write that fails later (a full disk) is a
     :class:`UserError` naming the file and the last good state, which is kept.
     """
     try:
-        return _train(cfg, stream or sys.stdout, progress, resume, device)
+        return _train(cfg, stream or sys.stdout, progress, resume, device, epoch_evaluator)
     finally:
         distributed.teardown()
 
 
-def _train(cfg, stream, progress, resume, device) -> TrainResult:
-    run = Training(cfg, stream, progress, Path(resume) if resume else None, device)
+def _train(cfg, stream, progress, resume, device, epoch_evaluator) -> TrainResult:
+    run = Training(cfg, stream, progress, Path(resume) if resume else None, device, epoch_evaluator)
     first_step = run.step
     try:
         run.run_epochs()

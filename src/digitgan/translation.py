@@ -20,11 +20,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from digitgan.checkpoint import atomic_write_bytes, load_config, load_weights
+from digitgan.checkpoint import load_config, load_weights
 from digitgan.config import TrainConfig
 from digitgan.cyclegan import ResnetGenerator, translate_batches
-from digitgan.data import to_model_range, to_uint8
 from digitgan.errors import UserError
+from digitgan.files import atomic_write_bytes
+from digitgan.images import to_model_range, to_uint8
 from digitgan.run_folder import require_run_dir
 from digitgan.safe_output import check_output_file
 

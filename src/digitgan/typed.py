@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from digitgan.checkpoint import atomic_write_bytes
-from digitgan.data import cache_dir
 from digitgan.errors import UserError
+from digitgan.files import atomic_write_bytes, cache_dir
+from digitgan.idx import ALL_FILES, SPLIT_FILES, idx_bytes
 
 VERSION = 1  # bump when rendering or augmentation changes: a new cache folder
 SEED = 0
@@ -219,16 +219,8 @@ def render_split(fonts: list[Font], total: int, split: str) -> tuple[np.ndarray,
     return np.stack(images)[order], np.asarray(labels, dtype=np.uint8)[order]
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    """MNIST's IDX format: magic (unsigned bytes, ndim), big-endian sizes, then the bytes."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
 def typed_files(stream=None) -> dict[str, Path]:
     """The four IDX files of the typed-digit set, rendered into the cache the first time."""
-    from digitgan.data import ALL_FILES, SPLIT_FILES
-
     kept, _ = usable_fonts()
     if not kept:
         raise UserError(

@@ -26,7 +26,7 @@ LAYERS = [
         {"evaluator", "evaluation", "cas", "cycle_evaluation", "report"}
         | {"sampling", "export", "synthetic", "translation"},
     ),
-    ("serving", {"served", "serve", "http_guards"}),
+    ("serving", {"served", "serve", "http_guards", "serve_bounds"}),
     ("cli", {"argtypes", "train_flags", "commands", "cli", "__main__", "__init__"}),
 ]
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}

@@ -21,7 +21,8 @@ from procs import run_cli
 from serving import live_server
 
 from digitgan.cli import main
-from digitgan.serve import MAX_N, create_app
+from digitgan.serve import create_app
+from digitgan.serve_bounds import MAX_DIGITS_PER_REQUEST
 from digitgan.served import load_runs
 
 
@@ -99,7 +100,7 @@ def test_interpolate_gives_the_bytes_of_digitgan_interpolate(kind, client, runs,
 BAD = {
     "digit 10": ("/api/generate", {"digit": 10}, "digit"),
     "n 0": ("/api/generate", {"n": 0}, "n:"),
-    "n too many": ("/api/generate", {"n": MAX_N + 1}, "n:"),
+    "n too many": ("/api/generate", {"n": MAX_DIGITS_PER_REQUEST + 1}, "n:"),
     "per digit too many": ("/api/generate", {"per_digit": "true", "n": 26}, "at most 25"),
     "digit and per digit": ("/api/generate", {"per_digit": "true", "digit": 1}, "not both"),
     "seed not a number": ("/api/generate", {"seed": "1.5"}, "seed:"),
@@ -238,7 +239,7 @@ def test_slow_loris_clients_cannot_lock_out_real_requests(runs):
     --max-connections: real requests get 200 throughout (idle sockets hold no work places,
     and the oldest idle one makes room for a newcomer); after the head timeout every
     loris connection is closed, a half-sent head with 408."""
-    from digitgan.http_guards import HEAD_TIMEOUT
+    from digitgan.serve_bounds import HEAD_TIMEOUT
 
     seed = runs["seed"].name
     with live_server(str(runs["seed"]), "--limit-concurrency", "2", "--max-connections", "24") as (_, url):

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from digitgan import argtypes as at
+from digitgan import serve_bounds as bounds
 from digitgan.argtypes import HelpFormatter, Parser
 from digitgan.commands import COMMANDS
 from digitgan.errors import UserError
@@ -179,15 +180,15 @@ def add_serve(sub) -> None:
     sv.add_argument(
         "--limit-concurrency",
         type=at.number(int, lambda v: 1 <= v <= 1024, "must be 1-1024"),
-        default=64,
+        default=bounds.DEFAULT_IN_FLIGHT,
         help="requests in flight at once (idle connections do not count); more are answered 503 at once",
     )
     sv.add_argument(
         "--max-connections",
         type=at.number(int, lambda v: 1 <= v <= 4096, "must be 1-4096"),
-        default=256,
+        default=bounds.DEFAULT_CONNECTIONS,
         help="open connections; one more closes the oldest idle one, and every connection must send "
-        "a whole request head within 5 s",
+        f"a whole request head within {bounds.HEAD_TIMEOUT:g} s",
     )
     sv.add_argument(
         "--threads", type=at.positive_int, help="torch threads (default: the cores this process may use)"

@@ -33,11 +33,7 @@ from urllib.parse import parse_qsl
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-MAX_HEAD_BYTES = 16 * 1024  # request line + headers
-HEAD_TIMEOUT = 5.0  # seconds a connection may take to send a whole request head
-DRAIN_BYTES = 64 * 1024 * 1024  # read and dropped after a 414/431, so the client sees it
-DRAIN_SECONDS = 5.0
-LOG_EVERY = 10.0  # seconds between two warnings about refused requests
+from digitgan.serve_bounds import DRAIN_BYTES, DRAIN_SECONDS, HEAD_TIMEOUT, LOG_EVERY, MAX_HEAD_BYTES
 
 logger = logging.getLogger("uvicorn.error")
 

@@ -29,13 +29,17 @@ from pydantic import BaseModel, BeforeValidator
 from digitgan import served
 from digitgan.config import MAX_SEED
 from digitgan.errors import UserError
-from digitgan.http_guards import HEAD_TIMEOUT, MAX_HEAD_BYTES, RequestBounds, RequestLimit, guarded_protocol
+from digitgan.http_guards import RequestBounds, RequestLimit, guarded_protocol
+from digitgan.serve_bounds import (
+    DEFAULT_CONNECTIONS,
+    DEFAULT_IN_FLIGHT,
+    HEAD_TIMEOUT,
+    MAX_DIGITS_PER_REQUEST,
+    MAX_HEAD_BYTES,
+    MAX_WALK_STEPS,
+)
 from digitgan.translation import MAX_TEXT
 
-MAX_N = 256  # digits per request: a 16 x 16 grid
-MAX_STEPS = 32
-DEFAULT_LIMIT = 64  # requests in flight (--limit-concurrency)
-DEFAULT_CONNECTIONS = 256  # open connections (--max-connections)
 PLAIN_WHOLE = re.compile(r"[0-9]{1,10}")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE_FILES = {
@@ -96,7 +100,7 @@ def _pair(text: str | None, name: str, high: int) -> tuple[int, int] | None:
 
 
 def create_app(
-    runs: dict[str, served.ServedRun], limit: int = DEFAULT_LIMIT, worker_threads: int | None = None
+    runs: dict[str, served.ServedRun], limit: int = DEFAULT_IN_FLIGHT, worker_threads: int | None = None
 ) -> FastAPI:
     """The FastAPI application over already-loaded runs: at most ``limit`` requests in
     flight, their drawing done on at most ``worker_threads`` threads (default: AnyIO's 40)."""
@@ -164,7 +168,11 @@ def create_app(
     def generate(
         run: Run,
         seed: Seed = 0,
-        n: Annotated[int, Query(ge=1, le=MAX_N, description="digits (per digit with per_digit)"), Whole] = 64,
+        n: Annotated[
+            int,
+            Query(ge=1, le=MAX_DIGITS_PER_REQUEST, description="digits (per digit with per_digit)"),
+            Whole,
+        ] = 64,
         digit: Annotated[
             int | None, Query(ge=0, le=9, description="draw only this digit (conditional runs)"), Whole
         ] = None,
@@ -179,8 +187,10 @@ def create_app(
         [--digit D | --per-digit]`` draws them."""
         if digit is not None and per_digit:
             raise UserError("give digit or per_digit, not both")
-        if per_digit and n * 10 > MAX_N:
-            raise UserError(f"per_digit draws 10 rows of n: n must be at most {MAX_N // 10}, got {n}")
+        if per_digit and n * 10 > MAX_DIGITS_PER_REQUEST:
+            raise UserError(
+                f"per_digit draws 10 rows of n: n must be at most {MAX_DIGITS_PER_REQUEST // 10}, got {n}"
+            )
         if format == "json":
             return JSONResponse(served.digits_json(pick(run), n, seed, digit, per_digit))
         return Response(served.grid_png(pick(run), n, seed, digit, per_digit), media_type="image/png")
@@ -190,7 +200,7 @@ def create_app(
         run: Run,
         seeds: Pair = None,
         digits: Pair = None,
-        steps: Annotated[int, Query(ge=2, le=MAX_STEPS), Whole] = 10,
+        steps: Annotated[int, Query(ge=2, le=MAX_WALK_STEPS), Whole] = 10,
         seed: Seed = 0,
         digit: Annotated[
             int, Query(ge=0, le=9, description="the fixed digit of a seed walk (conditional)"), Whole

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -104,7 +104,23 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI application over already-loaded runs: at most ``limit`` requests in
     flight, their drawing done on at most ``worker_threads`` threads (default: AnyIO's 40)."""
+    app = FastAPI(
+        title="digitgan",
+        summary="Draw handwritten digits from trained GAN runs.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(worker_threads),
+    )
+    _add_error_answers(app)
+    _add_page_and_docs(app)
+    app.include_router(api_routes(runs))
+    _add_security_headers(app)
+    app.add_middleware(RequestLimit, limit=limit)
+    app.add_middleware(RequestBounds)  # the outermost: refused before they count as work
+    return app
 
+
+def _lifespan(worker_threads: int | None):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if worker_threads is not None:
@@ -113,18 +129,11 @@ def create_app(
             anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
         yield
 
-    app = FastAPI(
-        title="digitgan",
-        summary="Draw handwritten digits from trained GAN runs.",
-        docs_url=None,
-        redoc_url=None,
-        lifespan=lifespan,
-    )
-    page = {
-        route: (files("digitgan.web").joinpath(name).read_bytes(), kind)
-        for route, (name, kind) in PAGE_FILES.items()
-    }
-    docs_assets = _swagger_assets()
+    return lifespan
+
+
+def _add_error_answers(app: FastAPI) -> None:
+    """Bad input, from pydantic or from digitgan, is a 422 whose detail is one line."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,16 +143,13 @@ def create_app(
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    # the served runs' names, as an enum in the schema: an unknown run is a 422 naming them
-    names = Enum("RunName", {f"run{i}": name for i, name in enumerate(runs)}, type=str)
-    Run = Annotated[names, Query(description="a run's folder name, from /api/runs")]  # noqa: N806
 
-    def pick(name: Enum) -> served.ServedRun:
-        return runs[name.value]
-
-    for route, (body, kind) in page.items():
+def _add_page_and_docs(app: FastAPI) -> None:
+    """The page and Swagger UI's files, read once from the installed packages."""
+    for route, (name, kind) in PAGE_FILES.items():
+        body = files("digitgan.web").joinpath(name).read_bytes()
         app.add_api_route(route, _static(body, kind), methods=["GET"], include_in_schema=False)
-    for name, (body, kind) in docs_assets.items():
+    for name, (body, kind) in _swagger_assets().items():
         app.add_api_route(f"/docs/{name}", _static(body, kind), methods=["GET"], include_in_schema=False)
 
     @app.get("/docs", include_in_schema=False)
@@ -156,13 +162,37 @@ def create_app(
             swagger_favicon_url="/docs/favicon-32x32.png",
         )
 
-    @app.get("/api/runs", responses=PROBLEMS)
+
+def _add_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.url.path in PAGE_FILES:
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        return response
+
+
+def api_routes(runs: dict[str, served.ServedRun]) -> APIRouter:
+    """The API over ``runs``: the run parameter is an enum of their names in the schema, so
+    an unknown run is a 422 naming the served ones."""
+    names = Enum("RunName", {f"run{i}": name for i, name in enumerate(runs)}, type=str)
+    run_param = Annotated[names, Query(description="a run's folder name, from /api/runs")]
+    router = APIRouter()
+
+    @router.get("/api/runs", responses=PROBLEMS)
     def list_runs() -> list[dict]:
         """Every served run: preset, kind, conditional or not, epochs, and its evaluation beside
         the real-data floor when ``digitgan evaluate`` has scored it."""
         return [run.info() for run in runs.values()]
 
-    @app.get(
+    for add in (_generate_route, _interpolate_route, _handwrite_route):
+        add(router, run_param, lambda name: runs[name.value])
+    return router
+
+
+def _generate_route(router: APIRouter, Run, pick) -> None:  # Run: a type, as FastAPI reads it
+    @router.get(
         "/api/generate", responses={200: {"content": {"image/png": {}, "application/json": {}}}, **PROBLEMS}
     )
     def generate(
@@ -195,7 +225,11 @@ def create_app(
             return JSONResponse(served.digits_json(pick(run), n, seed, digit, per_digit))
         return Response(served.grid_png(pick(run), n, seed, digit, per_digit), media_type="image/png")
 
-    @app.get("/api/interpolate", responses={200: {"content": {"image/png": {}, "image/gif": {}}}, **PROBLEMS})
+
+def _interpolate_route(router: APIRouter, Run, pick) -> None:  # Run: a type, as FastAPI reads it
+    @router.get(
+        "/api/interpolate", responses={200: {"content": {"image/png": {}, "image/gif": {}}}, **PROBLEMS}
+    )
     def interpolate(
         run: Run,
         seeds: Pair = None,
@@ -216,7 +250,9 @@ def create_app(
         )
         return Response(served.walk_bytes(images, format == "gif"), media_type=f"image/{format}")
 
-    @app.get("/api/handwrite", responses={200: PNG, **PROBLEMS})
+
+def _handwrite_route(router: APIRouter, Run, pick) -> None:  # Run: a type, as FastAPI reads it
+    @router.get("/api/handwrite", responses={200: PNG, **PROBLEMS})
     def handwrite(
         run: Run,
         text: Annotated[str, Query(min_length=1, max_length=MAX_TEXT, description="digits and spaces")],
@@ -225,18 +261,6 @@ def create_app(
     ) -> Response:
         """A number written by hand by a cyclegan run, as ``digitgan handwrite`` writes it."""
         return Response(served.handwriting(pick(run), text, seed, compare), media_type="image/png")
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if request.url.path in PAGE_FILES:
-            response.headers["Content-Security-Policy"] = PAGE_POLICY
-        return response
-
-    app.add_middleware(RequestLimit, limit=limit)
-    app.add_middleware(RequestBounds)  # the outermost: refused before they count as work
-    return app
 
 
 def _static(body: bytes, kind: str):

@@ -120,8 +120,8 @@ def test_scdcgan_trains_saves_its_clusters_and_samples(data_root, tmp_path):
 @pytest.mark.parametrize(
     "overrides,words",
     [
-        ({"clusters": 1}, "between 2 and 200"),
-        ({"clusters": 201}, "between 2 and 200"),
+        ({"clusters": 1}, "0 \\(off\\) or between 2 and 200"),
+        ({"clusters": 201}, "between 0 and 200, got 201"),
         ({"clusters": 26, "conditional": True}, "at most 25"),
     ],
 )

@@ -29,6 +29,23 @@ class Clusters:
     assignment: torch.Tensor  # (N,) int64: the cluster of every training digit
     shares: torch.Tensor  # (K,) float32: each cluster's share of the data, summing to 1
 
+    def describe(self, k: int, conditional: bool, seconds: float, labels: torch.Tensor) -> str:
+        """The log's line on ``k`` clusters (per digit when ``conditional``): how long they
+        took, their shares, and for an unconditional run how far they agree with the
+        ``labels`` it never reads."""
+        shares = self.shares
+        if conditional:
+            return (
+                f"{k} k-means clusters of the pixels within each digit in {seconds:.1f} s (D judges "
+                f"a digit with its cluster, G picks the cluster from its noise; shares "
+                f"{shares.min():.2%} to {shares.max():.2%} of the data)"
+            )
+        return (
+            f"{k} k-means clusters of the pixels in {seconds:.1f} s (no labels used; they agree "
+            f"with the digits' labels on {self.agreement(labels):.0%} of the data; "
+            f"cluster shares {shares.min():.1%} to {shares.max():.1%})"
+        )
+
     def agreement(self, labels: torch.Tensor) -> float:
         """How much of the data lies in its cluster's most common digit (the clusters'
         purity): a reading aid for the log, never an input to training."""

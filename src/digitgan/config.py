@@ -286,7 +286,11 @@ class TrainConfig:
                 self.d_hidden <= 0 or self.conv_gan,
                 "--d-hidden adds a layer to a GAN's convolutional D: use it with --arch conv",
             ),
-            (self.clusters != 1, "--clusters must be 0 (off) or at least 2: one cluster is no conditioning"),
+            (
+                self.clusters != 1,
+                f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS} (one cluster is no "
+                f"conditioning), got {self.clusters}",
+            ),
             (
                 not self.conditional or self.clusters <= MAX_DIGIT_CLUSTERS,
                 f"--clusters with --conditional splits each digit into K clusters; K must be at most "

@@ -1,5 +1,6 @@
 """What a run writes as it trains: its log (log.txt, and the terminal above an optional
-progress bar), stats.jsonl, TensorBoard's scalars and images, and each epoch's pictures.
+progress bar), stats.jsonl, TensorBoard's scalars and images, each epoch's pictures, and the
+lines a person reads first and last (the run in a line, what to run next).
 Under torchrun only rank 0 writes; the other ranks' outputs discard everything.
 """
 
@@ -14,8 +15,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from digitgan.config import TrainConfig
 from digitgan.files import atomic_write_bytes
 from digitgan.images import grid_png_bytes
+from digitgan.presets import make_config
 from digitgan.run_folder import AppendFile, Discard, RunLog
 
 TUTORIAL_SCALARS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
@@ -95,3 +98,33 @@ class RunOutputs:
             self.board.close()
         self.log.close()
         self.stats.close()
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``, ``1,000 steps``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def describe_choices(cfg: TrainConfig) -> str:
+    """The run in a line: its preset and the settings given on top of it, as flags."""
+    preset = make_config(cfg.preset).to_dict()
+    changed = []
+    for key, value in cfg.to_dict().items():
+        if value == preset[key] or key in ("preset", "data_root", "outdir"):
+            continue
+        flag = "--" + key.replace("_", "-")
+        changed.append(
+            (flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}"
+        )
+    return f"preset {cfg.preset}" + (" with " + " ".join(changed) if changed else "")
+
+
+def next_commands(cfg: TrainConfig, run_dir: Path) -> list[str]:
+    """What a person runs next to look at a finished run."""
+    if cfg.family == "cyclegan":
+        first = f'digitgan handwrite {run_dir} "2026" --out 2026.png'
+    elif cfg.conditional:
+        first = f"digitgan sample {run_dir} --per-digit --n 8 --out samples.png"
+    else:
+        first = f"digitgan sample {run_dir} --n 64 --out samples.png"
+    return [first, f"digitgan evaluate {run_dir}", f"digitgan report {run_dir}"]

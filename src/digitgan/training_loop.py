@@ -33,12 +33,10 @@ from digitgan.checkpoint import (
     save_state,
     save_weights,
 )
-from digitgan.clusters import Clusters
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
 from digitgan.pictures import make_pictures
-from digitgan.presets import make_config
 from digitgan.run_folder import (
     Diverged,
     Interrupted,
@@ -47,7 +45,7 @@ from digitgan.run_folder import (
     create_run_dir,
     truncate_logs,
 )
-from digitgan.run_outputs import RunOutputs
+from digitgan.run_outputs import RunOutputs, describe_choices, next_commands, plural
 from digitgan.trainer import Trainer, resolve_device
 
 if TYPE_CHECKING:
@@ -162,24 +160,10 @@ class Training:
                 raise UserError(f"{path} is incomplete or damaged (no data.clusters)") from exc
         start = time.perf_counter()
         clusters = self.trainer.fit_clusters(self.images, self.labels)
-        self.cluster_note = self.describe_clusters(clusters, time.perf_counter() - start)
-        return clusters.assignment.to(self.device)
-
-    def describe_clusters(self, clusters: Clusters, seconds: float) -> str:
-        """The log's line on the clusters: how long they took, their shares, and for an
-        unconditional run how far they agree with the labels it never reads."""
-        k, shares = self.cfg.clusters, clusters.shares
-        if self.cfg.conditional:
-            return (
-                f"{k} k-means clusters of the pixels within each digit in {seconds:.1f} s (D judges "
-                f"a digit with its cluster, G picks the cluster from its noise; shares "
-                f"{shares.min():.2%} to {shares.max():.2%} of the data)"
-            )
-        return (
-            f"{k} k-means clusters of the pixels in {seconds:.1f} s (no labels used; they agree "
-            f"with the digits' labels on {clusters.agreement(self.labels.cpu()):.0%} of the data; "
-            f"cluster shares {shares.min():.1%} to {shares.max():.1%})"
+        self.cluster_note = clusters.describe(
+            self.cfg.clusters, self.cfg.conditional, time.perf_counter() - start, self.labels.cpu()
         )
+        return clusters.assignment.to(self.device)
 
     def _restore(self, state: tuple[dict, dict], path: Path) -> str | None:
         tensors, meta = state
@@ -384,36 +368,6 @@ class Training:
 
     def close(self) -> None:
         self.out.close()
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 epoch``, ``2 epochs``, ``1,000 steps``."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-def describe_choices(cfg: TrainConfig) -> str:
-    """The run in a line: its preset and the settings given on top of it, as flags."""
-    preset = make_config(cfg.preset).to_dict()
-    changed = []
-    for key, value in cfg.to_dict().items():
-        if value == preset[key] or key in ("preset", "data_root", "outdir"):
-            continue
-        flag = "--" + key.replace("_", "-")
-        changed.append(
-            (flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}"
-        )
-    return f"preset {cfg.preset}" + (" with " + " ".join(changed) if changed else "")
-
-
-def next_commands(cfg: TrainConfig, run_dir: Path) -> list[str]:
-    """What a person runs next to look at a finished run."""
-    if cfg.family == "cyclegan":
-        first = f'digitgan handwrite {run_dir} "2026" --out 2026.png'
-    elif cfg.conditional:
-        first = f"digitgan sample {run_dir} --per-digit --n 8 --out samples.png"
-    else:
-        first = f"digitgan sample {run_dir} --n 64 --out samples.png"
-    return [first, f"digitgan evaluate {run_dir}", f"digitgan report {run_dir}"]
 
 
 def train(

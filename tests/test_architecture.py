@@ -20,7 +20,7 @@ LAYERS = [
     ("config", {"config", "presets"}),
     ("models", {"networks", "cyclegan", "clusters", "losses", "ema", "draw"}),
     ("runs", {"checkpoint", "run_folder", "pictures", "run_outputs"}),
-    ("training", {"trainer", "mlp_step", "cycle_trainer", "guide", "training_loop"}),
+    ("training", {"family", "trainer", "mlp_step", "cycle_trainer", "guide", "training_loop"}),
     (
         "uses",
         {"evaluator", "evaluation", "cas", "cycle_evaluation", "report"}
@@ -81,3 +81,34 @@ def test_the_architecture_page_walks_every_module_and_layer():
     missing = [m for m in GRAPH if m not in ("__init__", "__main__") and f"`{m}.py`" not in text]
     assert missing == []
     assert all(f"**{name}**" in text for name, _ in LAYERS)
+
+
+def test_both_families_have_all_the_loop_uses_and_the_loop_uses_no_more():
+    """family.Family says everything the loop and the epoch evaluator call on a family; the
+    GAN and CycleGAN families have each member, taking the same arguments."""
+    import inspect
+
+    import torch
+
+    from digitgan.cycle_trainer import CycleTrainer
+    from digitgan.family import Family
+    from digitgan.presets import make_config
+    from digitgan.trainer import Trainer
+
+    members = {name for name in vars(Family) if not name.startswith("_")} | set(Family.__annotations__)
+
+    def arity(function) -> list[bool]:  # the loop passes arguments by position: count them
+        return [p.default is inspect.Parameter.empty for p in inspect.signature(function).parameters.values()]
+
+    for cls in (Trainer, CycleTrainer):
+        for name in members - {"arith"}:
+            assert arity(getattr(cls, name)) == arity(getattr(Family, name)), (cls, name)
+    assert isinstance(Trainer(make_config("seed"), torch.device("cpu")), Family)
+    used = set()
+    for module in ("training_loop", "evaluation"):
+        for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute | ast.Name):
+                owner = node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id
+                if owner in ("trainer", "family"):
+                    used.add(node.attr)
+    assert used - members == {"fit_clusters"}  # the GAN family's own, for --clusters (no cyclegan)

@@ -4,8 +4,8 @@
 
 ``train()`` reads as its three chapters: prepare (check every input, then make or reopen the
 run folder), run the epochs (a family's step, logging, pictures, checkpoints, signals),
-finish (pictures, the closing line). A family (trainer.py's GANs, cycle_trainer.py's
-CycleGAN) gives the loop the same few things: step(real, labels), scalars(out) for the log
+finish (pictures, the closing line). A family (family.Family: trainer.py's GANs,
+cycle_trainer.py's CycleGAN) gives the loop the same few things: step(real, labels), scalars(out) for the log
 line, state()/load_state(), finite(), snapshot() (the inference weights by file name),
 fixed_images() for the epoch's grid, eval_images(n) for --eval-every and
 batch_statistics() (averaged over ranks under torchrun). The speed of a step comes from
@@ -36,6 +36,7 @@ from digitgan.checkpoint import (
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
+from digitgan.family import Family
 from digitgan.pictures import make_pictures
 from digitgan.run_folder import (
     Diverged,
@@ -51,9 +52,6 @@ from digitgan.trainer import Trainer, resolve_device
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from digitgan.cycle_trainer import CycleTrainer
-
-    Family = Trainer | CycleTrainer
     EpochEvaluator = Callable[[TrainConfig, TextIO], Callable[[Family], dict]]
 
 

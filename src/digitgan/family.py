@@ -1,0 +1,48 @@
+"""What the training loop uses of a model family, all of it and nothing more. Both families
+have it (a test holds them to it): trainer.Trainer (the noise-to-digit GANs) and
+cycle_trainer.CycleTrainer (CycleGAN). A new family implements these and nothing else.
+
+    python -c "from digitgan.family import Family; print(*Family.__annotations__)"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from digitgan.arithmetic import Arithmetic
+
+
+@runtime_checkable
+class Family(Protocol):
+    arith: Arithmetic  # the arithmetic of its steps (bf16, channels_last), said in the log
+
+    def step(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One update on a batch of real digits in [-1, 1]: losses and ``fake`` for the grid."""
+
+    def scalars(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The log line's numbers from a step's output (read from the device only here)."""
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything a resume needs: tensors, and JSON for the rest."""
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> str | None:
+        """Restore :meth:`state`; a note for the log, or None."""
+
+    def finite(self) -> bool:
+        """Are all weights finite (a state that is not must never be saved)?"""
+
+    def batch_statistics(self) -> list[torch.Tensor]:
+        """Running statistics, averaged over the ranks under torchrun before a save."""
+
+    def snapshot(self) -> dict[str, nn.Module]:
+        """The inference weights, by file name."""
+
+    def fixed_images(self) -> tuple[torch.Tensor, int]:
+        """The epoch's grid from fixed inputs, and its row length."""
+
+    def eval_images(self, n: int) -> torch.Tensor:
+        """``n`` digits from fixed inputs for --eval-every."""

@@ -16,7 +16,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 LAYERS = [
     ("basics", {"errors", "settings", "images", "files", "idx", "safe_output", "metrics", "tutorial"}),
     ("kernels", {"layers", "minibatch_std", "optim", "distributed", "arithmetic"}),
-    ("data", {"data", "typed"}),
+    ("data", {"datasets", "data", "typed"}),
     ("config", {"config", "presets"}),
     ("models", {"networks", "cyclegan", "clusters", "losses", "ema", "draw"}),
     ("runs", {"checkpoint", "run_folder", "pictures", "run_outputs"}),
@@ -112,3 +112,24 @@ def test_both_families_have_all_the_loop_uses_and_the_loop_uses_no_more():
                 if owner in ("trainer", "family"):
                     used.add(node.attr)
     assert used - members == {"fit_clusters"}  # the GAN family's own, for --clusters (no cyclegan)
+
+
+def test_help_imports_no_torch_or_numpy():
+    """Every command's --help answers without importing the heavy libraries: they load when
+    a command runs."""
+    import subprocess
+    import sys
+
+    from digitgan.cli import COMMANDS
+
+    probe = (
+        "import sys\nfrom digitgan.cli import build_parser\n"
+        "for argv in [['--help']] + [[c, '--help'] for c in sys.argv[1:]]:\n"
+        "    try:\n        build_parser().parse_args(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = ('torch', 'numpy', 'PIL', 'matplotlib', 'fastapi', 'uvicorn', 'safetensors')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *COMMANDS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr.strip() == "[]", done.stderr[-500:]

@@ -18,6 +18,7 @@ from digitgan import argtypes as at
 from digitgan import serve_bounds as bounds
 from digitgan.argtypes import HelpFormatter, Parser
 from digitgan.commands import COMMANDS
+from digitgan.datasets import DATASETS
 from digitgan.errors import UserError
 from digitgan.train_flags import add_train
 
@@ -214,8 +215,6 @@ def add_report(sub) -> None:
 
 
 def add_evaluator(sub) -> None:
-    from digitgan.data import DATASETS
-
     ev = sub.add_parser(
         "evaluator",
         help="the MNIST classifier that metrics are measured with",
@@ -243,8 +242,6 @@ def add_evaluator(sub) -> None:
 
 
 def add_evaluate(sub) -> None:
-    from digitgan.data import DATASETS
-
     e = sub.add_parser(
         "evaluate",
         help="score a run's digits (or an .npz of digits) beside the real-data floor",

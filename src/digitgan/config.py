@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from digitgan.datasets import DATASETS
 from digitgan.errors import UserError
 from digitgan.settings import Range, check, setting
 
@@ -32,12 +33,6 @@ DEVICES = ("auto", "cpu", "cuda")
 AT_LEAST_1, AT_LEAST_0 = Range(1), Range(0)
 ABOVE_0, SHARE = Range(0, open_low=True), Range(0, 1, open_low=True)  # SHARE: (0, 1]
 UNIT = Range(0, 1, open_high=True)  # [0, 1)
-
-
-def _datasets() -> tuple[str, ...]:
-    from digitgan.data import DATASETS  # numpy and torch: only when the choices are asked for
-
-    return tuple(sorted(DATASETS))
 
 
 @dataclass
@@ -170,7 +165,7 @@ class TrainConfig:
     beta2: float = setting(0.999, "Adam beta2", "data", UNIT)
     seed: int = setting(0, "random seed for weights, data order and noise", "data", Range(0, MAX_SEED))
     # data
-    dataset: str = setting("mnist", "training data", "data", choices=_datasets)
+    dataset: str = setting("mnist", "training data", "data", choices=tuple(sorted(DATASETS)))
     data_root: str | None = setting(
         None, "folder holding MNIST/raw/ (default: $DIGITGAN_DATA, else ./data)", "data"
     )

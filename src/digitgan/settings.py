@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +55,12 @@ class Range:
         return f"must be {number or 'a whole number'}".strip()
 
 
-Choices = tuple[Any, ...] | Callable[[], tuple[Any, ...]]
-
-
 def setting(
     default: Any,
     help: str,
     group: str | None,
     range: Range | None = None,
-    choices: Choices | None = None,
+    choices: tuple[Any, ...] | None = None,
 ) -> Any:
     """A TrainConfig field: its default, the help of its flag, the flag's group (None: no
     flag, set by a preset only) and the values it may take."""
@@ -84,8 +80,7 @@ def kind(field: dataclasses.Field) -> str:
 
 
 def choices_of(field: dataclasses.Field) -> tuple[Any, ...] | None:
-    choices = field.metadata.get("choices")
-    return choices() if callable(choices) else choices
+    return field.metadata.get("choices")
 
 
 def flagged(config_class) -> list[dataclasses.Field]:

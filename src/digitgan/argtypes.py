@@ -55,13 +55,9 @@ def number(kind: type, ok: Callable[[float], bool] = lambda v: True, rule: str =
     return parse
 
 
-integer = number(int)
 seed = number(int, lambda v: 0 <= v <= MAX_SEED, f"must be between 0 and {MAX_SEED} (2**31 - 1)")
 positive_int = number(int, lambda v: v >= 1, "must be >= 1")
 nonneg_int = number(int, lambda v: v >= 0, "must be >= 0")
 digit = number(int, lambda v: 0 <= v <= 9, "must be a digit 0-9", noun="a digit 0-9")
-positive_float = number(float, lambda v: 0 < v < float("inf"), "must be a finite number > 0")
-nonneg_float = number(float, lambda v: 0 <= v < float("inf"), "must be a finite number >= 0")
-unit_float = number(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 share = number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]")
 cas_n = number(int, lambda v: 100 <= v <= 60_000, "must be between 100 and 60,000 (MNIST's training set)")

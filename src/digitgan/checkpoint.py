@@ -1,7 +1,7 @@
 """Saving and loading weights: safetensors for tensors, JSON for everything else, never pickle.
 
-Every write goes to a temporary file in the same folder, is flushed and fsync'ed, then
-renamed over the target, so a crash leaves either the old file or the new one, never half.
+Every write goes through files.atomic_write_bytes, so a crash leaves either the old file or
+the new one, never half.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import nn
 from digitgan.config import TrainConfig
 from digitgan.errors import UserError
 from digitgan.files import atomic_write_bytes
+from digitgan.run_folder import require_run_dir
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -135,7 +136,6 @@ def load_generator(
     weights when the run kept them (and ``use_ema``), else the raw generator's; drawing
     with ``truncation``, by default the run's."""
     from digitgan.networks import build_generator
-    from digitgan.run_folder import require_run_dir
 
     run_dir = require_run_dir(run_dir)
     ckpt = run_dir / "checkpoints"
@@ -221,8 +221,6 @@ def load_module_tensors(prefix: str, module: nn.Module, tensors: dict[str, torch
 
 def load_resume(run_dir: Path, device: str | None) -> tuple[TrainConfig, Path, tuple[dict, dict]]:
     """The config and saved state of a run folder to continue, checked against each other."""
-    from digitgan.run_folder import require_run_dir
-
     require_run_dir(run_dir)
     if not (run_dir / "config.json").is_file():
         raise UserError(

@@ -13,21 +13,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     from digitgan.config import TrainConfig
     from digitgan.evaluation import make_epoch_evaluator as evaluator  # for --eval-every
     from digitgan.presets import make_config
-    from digitgan.settings import flagged
+    from digitgan.settings import flag_name, flagged
     from digitgan.training_loop import train
 
-    keys = [field.name for field in flagged(TrainConfig)]  # every setting's flag, none by hand
+    fields = flagged(TrainConfig)  # every setting's flag, none by hand
     if args.resume is not None:
         # where to continue (--device) is not part of the recipe; everything else is
-        given = [k for k in keys if k != "device" and getattr(args, k) is not None] + (
-            ["preset"] if args.preset != "seed" else []
-        )
+        given = [flag_name(f) for f in fields if f.name != "device" and getattr(args, f.name) is not None]
+        given += ["--preset"] if args.preset != "seed" else []
         if given:
-            flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise UserError(f"--resume continues a run with its own config; drop {flags}")
+            raise UserError(f"--resume continues a run with its own config; drop {', '.join(given)}")
         train(None, progress=args.progress, resume=args.resume, device=args.device, epoch_evaluator=evaluator)
         return
-    cfg = make_config(args.preset, **{k: getattr(args, k) for k in keys})
+    cfg = make_config(args.preset, **{f.name: getattr(args, f.name) for f in fields})
     train(cfg, progress=args.progress, epoch_evaluator=evaluator)
 
 

@@ -33,7 +33,14 @@ from urllib.parse import parse_qsl
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from digitgan.serve_bounds import DRAIN_BYTES, DRAIN_SECONDS, HEAD_TIMEOUT, LOG_EVERY, MAX_HEAD_BYTES
+from digitgan.serve_bounds import (
+    DEFAULT_CONNECTIONS,
+    DRAIN_BYTES,
+    DRAIN_SECONDS,
+    HEAD_TIMEOUT,
+    LOG_EVERY,
+    MAX_HEAD_BYTES,
+)
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -141,7 +148,7 @@ class GuardedH11(H11Protocol):
     that evicts idle ones first, and answers (414, 431, 408) instead of resets. Made per
     server by :func:`guarded_protocol`, which sets the class attributes."""
 
-    max_connections = 256
+    max_connections = DEFAULT_CONNECTIONS
     head_timeout = HEAD_TIMEOUT
     open: dict  # every open connection of this server, oldest first (an ordered set)
 

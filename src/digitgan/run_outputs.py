@@ -20,6 +20,7 @@ from digitgan.files import atomic_write_bytes
 from digitgan.images import grid_png_bytes
 from digitgan.presets import make_config
 from digitgan.run_folder import AppendFile, Discard, RunLog
+from digitgan.settings import flag_name, flagged
 
 TUTORIAL_SCALARS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
 
@@ -106,13 +107,15 @@ def plural(count: int, noun: str) -> str:
 
 
 def describe_choices(cfg: TrainConfig) -> str:
-    """The run in a line: its preset and the settings given on top of it, as flags."""
-    preset = make_config(cfg.preset).to_dict()
+    """The run in a line: its preset and the settings given on top of it, as flags (where
+    the data and runs go is said on lines of its own)."""
+    preset = make_config(cfg.preset)
     changed = []
-    for key, value in cfg.to_dict().items():
-        if value == preset[key] or key in ("preset", "data_root", "outdir"):
+    for field in flagged(TrainConfig):
+        value = getattr(cfg, field.name)
+        if value == getattr(preset, field.name) or field.name in ("data_root", "outdir"):
             continue
-        flag = "--" + key.replace("_", "-")
+        flag = flag_name(field)
         changed.append(
             (flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag} {value}"
         )

@@ -14,7 +14,7 @@ One rule for every command that writes a file or folder you name (``sample``,
 
 Files a command names itself inside a run folder (``report.html``, ``metrics.json``,
 ``interpolation-*.png``) are that run's derived views and are written again each time.
-Every write is atomic (checkpoint.atomic_write_bytes), so a refused or failed command
+Every write is atomic (files.atomic_write_bytes), so a refused or failed command
 leaves what was there.
 """
 

@@ -98,7 +98,7 @@ def _write_files(folder: Path, G: torch.nn.Module, cfg, made: dict) -> None:
     ):
         images, labels = draw_labelled(G, cfg, count, split_seed)
         for name, data in zip(
-            SPLIT_FILES[split], (idx_bytes(images), idx_bytes(labels.numpy().astype(np.uint8))), strict=True
+            SPLIT_FILES[split], (idx_bytes(images), idx_bytes(labels.numpy())), strict=True
         ):
             atomic_write_bytes(raw / name, data)
             sums[name] = hashlib.md5(data).hexdigest()

@@ -32,9 +32,9 @@ from torch.utils.flop_counter import flop_registry
 from digitgan.argtypes import nonneg_int
 from digitgan.arithmetic import native_bf16
 from digitgan.data import endless_batches, load_dataset
+from digitgan.family import build_family
 from digitgan.presets import PRESETS as PRESET_TABLE
 from digitgan.presets import make_config
-from digitgan.training_loop import build_trainer
 
 # The convolutional presets, from the registry; those with clusters (scdcgan: k-means of the
 # data first) only on request.
@@ -108,7 +108,7 @@ class Stepper:
         compile_, scale = option.pop("compile", False), option.pop("batch", 1)
         batch = make_config(preset).batch_size * scale
         self.cfg = make_config(preset, batch_size=batch, **option)
-        self.trainer = build_trainer(self.cfg, torch.device("cpu"), 10**6, io.StringIO())
+        self.trainer = build_family(self.cfg, torch.device("cpu"), 10**6, io.StringIO())
         if compile_:  # the GAN family's two networks; the first steps compile them
             self.trainer.G, self.trainer.D = torch.compile(self.trainer.G), torch.compile(self.trainer.D)
         rng = torch.Generator().manual_seed(1)

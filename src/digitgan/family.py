@@ -1,6 +1,7 @@
-"""What the training loop uses of a model family, all of it and nothing more. Both families
-have it (a test holds them to it): trainer.Trainer (the noise-to-digit GANs) and
-cycle_trainer.CycleTrainer (CycleGAN). A new family implements these and nothing else.
+"""What the training loop uses of a model family, all of it and nothing more, and which family
+a config gets. Both families have it (a test holds them to it): trainer.Trainer (the
+noise-to-digit GANs) and cycle_trainer.CycleTrainer (CycleGAN). A new family implements
+these, and build_family names it.
 
     python -c "from digitgan.family import Family; print(*Family.__annotations__)"
 """
@@ -8,12 +9,13 @@ cycle_trainer.CycleTrainer (CycleGAN). A new family implements these and nothing
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TextIO, runtime_checkable
 
 import torch
 from torch import nn
 
 from digitgan.arithmetic import Arithmetic
+from digitgan.config import TrainConfig
 
 
 @runtime_checkable
@@ -46,3 +48,14 @@ class Family(Protocol):
 
     def eval_images(self, n: int) -> torch.Tensor:
         """``n`` digits from fixed inputs for --eval-every."""
+
+
+def build_family(cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> Family:
+    """The model family's step and state: a GAN's (trainer.py) or CycleGAN's (cycle_trainer.py)."""
+    if cfg.family == "cyclegan":
+        from digitgan.cycle_trainer import CycleTrainer
+
+        return CycleTrainer(cfg, device, total_steps, stream)
+    from digitgan.trainer import Trainer
+
+    return Trainer(cfg, device, total_steps=total_steps)

@@ -4,11 +4,8 @@
 
 ``train()`` reads as its three chapters: prepare (check every input, then make or reopen the
 run folder), run the epochs (a family's step, logging, pictures, checkpoints, signals),
-finish (pictures, the closing line). A family (family.Family: trainer.py's GANs,
-cycle_trainer.py's CycleGAN) gives the loop the same few things: step(real, labels), scalars(out) for the log
-line, state()/load_state(), finite(), snapshot() (the inference weights by file name),
-fixed_images() for the epoch's grid, eval_images(n) for --eval-every and
-batch_statistics() (averaged over ranks under torchrun). The speed of a step comes from
+finish (pictures, the closing line). What the loop uses of a model family is
+family.Family, all of it. The speed of a step comes from
 doing the tutorial's arithmetic with less around it: the dataset is one uint8 tensor on the
 device, normalised per batch, and scalars are read from the device only on logging steps.
 Under torchrun the loop calls distributed.py at a handful of named points: setup, the
@@ -36,7 +33,7 @@ from digitgan.checkpoint import (
 from digitgan.config import TrainConfig
 from digitgan.data import epoch_batches, epoch_order, load_dataset
 from digitgan.errors import UserError
-from digitgan.family import Family
+from digitgan.family import Family, build_family
 from digitgan.pictures import make_pictures
 from digitgan.run_folder import (
     Diverged,
@@ -47,21 +44,12 @@ from digitgan.run_folder import (
     truncate_logs,
 )
 from digitgan.run_outputs import RunOutputs, describe_choices, next_commands, plural
-from digitgan.trainer import Trainer, resolve_device
+from digitgan.trainer import resolve_device
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     EpochEvaluator = Callable[[TrainConfig, TextIO], Callable[[Family], dict]]
-
-
-def build_trainer(cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> Family:
-    """The model family's step and state: a GAN's (trainer.py) or CycleGAN's (cycle_trainer.py)."""
-    if cfg.family == "cyclegan":
-        from digitgan.cycle_trainer import CycleTrainer
-
-        return CycleTrainer(cfg, device, total_steps, stream)
-    return Trainer(cfg, device, total_steps=total_steps)
 
 
 class Training:
@@ -111,7 +99,7 @@ class Training:
                 raise UserError(
                     "--tensorboard needs the tensorboard package: pip install 'digitgan[tensorboard]'"
                 ) from exc
-        self.trainer = build_trainer(cfg, self.device, cfg.epochs * self.steps_per_epoch, stream)
+        self.trainer = build_family(cfg, self.device, cfg.epochs * self.steps_per_epoch, stream)
         self.cluster_note = None
         if cfg.clusters:
             self.labels = self.cluster_labels(state, state_path if state else None)

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from machine import cpu_name
 
-from digitgan.checkpoint import load_generator
-from digitgan.data import load_dataset
-from digitgan.evaluator import accuracy, fit_classifier
-from digitgan.synthetic import draw_labelled
+from digitgan.data.digits import load_dataset
+from digitgan.evaluation.classifier import accuracy, fit_classifier
+from digitgan.generation.synthetic import draw_labelled
+from digitgan.runs.checkpoint import load_generator
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,12 +29,12 @@ from throughput import matmul_peak
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from digitgan.argtypes import nonneg_int
-from digitgan.arithmetic import native_bf16
-from digitgan.data import endless_batches, load_dataset
-from digitgan.family import build_family
-from digitgan.presets import PRESETS as PRESET_TABLE
-from digitgan.presets import make_config
+from digitgan.cli.argtypes import nonneg_int
+from digitgan.config.presets import PRESETS as PRESET_TABLE
+from digitgan.config.presets import make_config
+from digitgan.data.digits import endless_batches, load_dataset
+from digitgan.fast.arithmetic import native_bf16
+from digitgan.training.family import build_family
 
 # The convolutional presets, from the registry; those with clusters (scdcgan: k-means of the
 # data first) only on request.

@@ -3,10 +3,10 @@
     python bench/layer_speed.py --data-root ../shared/data --steps 30 --rounds 7
 
 digitgan computes four things differently from the obvious PyTorch code, with the same
-function (tests/test_layers.py bounds each difference by fp32 rounding): G's first and last
-transposed convolutions as matrix products (layers.py), D's K one-hot label planes as the
+function (tests/fast/test_layers.py bounds each difference by fp32 rounding): G's first and last
+transposed convolutions as matrix products (fast/layers.py), D's K one-hot label planes as the
 batch's class kernels times a fixed tap matrix, and the minibatch standard deviation with
-its gradient written out (minibatch_std.py); each keeps its tensors in one memory layout
+its gradient written out (fast/minibatch_std.py); each keeps its tensors in one memory layout
 (LayoutFlatten too), since PyTorch's elementwise kernels on two layouts at once are 10-20x
 slower. This script builds two trainers per preset from the same seed, one switched
 back to the former forms (kept below as references), steps both on real MNIST batches in
@@ -29,13 +29,13 @@ import torch.nn.functional as F
 from machine import cpu_name, result_header, seconds_per_step
 from torch import nn
 
-from digitgan.argtypes import positive_int
-from digitgan.arithmetic import resolve_precision
-from digitgan.data import endless_batches, load_dataset
-from digitgan.layers import LayoutFlatten, ProductConvTranspose2d
-from digitgan.minibatch_std import batch_spread
-from digitgan.presets import make_config
-from digitgan.trainer import Trainer
+from digitgan.cli.argtypes import positive_int
+from digitgan.config.presets import make_config
+from digitgan.data.digits import endless_batches, load_dataset
+from digitgan.fast.arithmetic import resolve_precision
+from digitgan.fast.layers import LayoutFlatten, ProductConvTranspose2d
+from digitgan.fast.minibatch_std import batch_spread
+from digitgan.training.gan_family import GanFamily
 
 PRESETS = ("dcgan", "cdcgan", "scdcgan")
 
@@ -57,7 +57,7 @@ def former_first_layer(D: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> t
     return h + maps.view(D.classes, -1, *h.shape[2:])[labels]
 
 
-def use_former_forms(trainer: Trainer) -> None:
+def use_former_forms(trainer: GanFamily) -> None:
     trainer.D.features = types.MethodType(former_features, trainer.D)
     for m in trainer.D.modules():
         if isinstance(m, LayoutFlatten):
@@ -72,7 +72,7 @@ def use_former_forms(trainer: Trainer) -> None:
 class Stepper:
     def __init__(self, preset: str, former: bool, data) -> None:
         torch.manual_seed(0)
-        self.trainer = Trainer(make_config(preset), torch.device("cpu"))
+        self.trainer = GanFamily(make_config(preset), torch.device("cpu"))
         if former:
             use_former_forms(self.trainer)
         labels = data.labels
@@ -113,7 +113,7 @@ def measure(preset: str, data, steps: int, rounds: int) -> dict:
 def layer_cases() -> dict[str, tuple]:
     """Each layer at scdcgan's shapes when measured (batch 64, G width 32, D width 48, 100 clusters; 200 since):
     (the former form, digitgan's form), both module-free callables of the same inputs."""
-    from digitgan.networks import ConvDiscriminator
+    from digitgan.models.networks import ConvDiscriminator
 
     torch.manual_seed(0)
     first, last = (

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from digitgan.checkpoint import load_generator, load_weights
-from digitgan.draw import generate
-from digitgan.evaluation import reference, score_images
-from digitgan.evaluator import ensure_evaluator
-from digitgan.images import to_uint8
-from digitgan.networks import build_networks
+from digitgan.basics.images import to_uint8
+from digitgan.evaluation.classifier import ensure_evaluator
+from digitgan.evaluation.scores import reference, score_images
+from digitgan.models.draw import generate
+from digitgan.models.networks import build_networks
+from digitgan.runs.checkpoint import load_generator, load_weights
 
 SHOWN = ("fid", "is", "precision", "recall", "confident_share", "conditional_accuracy")
 

@@ -4,12 +4,12 @@
 
 All run in this process on the same machine and threads, for the same number of steps,
 alternating (tutorial, autograd, digitgan, tutorial, ...) so that load from elsewhere hits
-all alike. "autograd" is digitgan's seed step through autograd (``Trainer(fast=False)``),
+all alike. "autograd" is digitgan's seed step through autograd (``GanFamily(fast=False)``),
 "digitgan" the default, with the backward written out (src/digitgan/mlp_step.py).
 Seconds per epoch = seconds per step x 600 (60,000 images / batch 100). The table shows the
 median over rounds and the ratio of medians; JSON goes to bench/results/ (or --json).
 
-The tutorial side is ``digitgan.tutorial.TutorialLoop``: the code of
+The tutorial side is ``digitgan.reference.tutorial.TutorialLoop``: the code of
 shared/reference/mnist-gan-tutorial.md as written (DataLoader over torchvision's MNIST with
 ToTensor + Normalize, Sigmoid + BCELoss, real/fake labels made every step, reset_grad).
 """
@@ -27,21 +27,21 @@ from pathlib import Path
 import torch
 from machine import cpu_name
 
-from digitgan.data import epoch_batches, epoch_order, load_dataset
-from digitgan.presets import make_config
-from digitgan.trainer import Trainer
-from digitgan.tutorial import TutorialLoop
+from digitgan.config.presets import make_config
+from digitgan.data.digits import epoch_batches, epoch_order, load_dataset
+from digitgan.reference.tutorial import TutorialLoop
+from digitgan.training.gan_family import GanFamily
 
 STEPS_PER_EPOCH = 600
 
 
 class DigitganLoop:
-    """digitgan's seed preset through its real Trainer and batching; logs every 200 steps.
+    """digitgan's seed preset through its real GanFamily and batching; logs every 200 steps.
     ``fast=False``: the same step through autograd instead of the hand-written backward."""
 
     def __init__(self, data_root: str, device: torch.device, fast: bool = True) -> None:
         cfg = make_config("seed", data_root=data_root, device=device.type)
-        self.trainer = Trainer(cfg, device, fast=fast)
+        self.trainer = GanFamily(cfg, device, fast=fast)
         data = load_dataset("mnist", data_root)
         self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.rng = torch.Generator().manual_seed(1)

@@ -26,8 +26,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from live_server import live_server  # noqa: E402
 from machine import cpu_name  # noqa: E402
-from serving import live_server  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -69,8 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     runs = args.runs
     if not runs:
-        from digitgan.presets import make_config
-        from digitgan.training_loop import train
+        from digitgan.config.presets import make_config
+        from digitgan.training.loop import train
 
         cfg = make_config("seed", data_root=args.data_root, epochs=1, limit=500, outdir=tempfile.mkdtemp())
         runs = [train(cfg, stream=io.StringIO(), progress=False).run_dir]

@@ -31,8 +31,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from live_server import live_server  # noqa: E402
 from machine import cpu_name  # noqa: E402
-from serving import live_server  # noqa: E402
 
 P99_GOAL_MS = 100.0
 
@@ -111,8 +111,8 @@ async def sustainable_rate(
 
 
 def tiny_runs(data_root: str, outdir: Path) -> list[Path]:
-    from digitgan.presets import make_config
-    from digitgan.training_loop import train
+    from digitgan.config.presets import make_config
+    from digitgan.training.loop import train
 
     runs = []
     for preset in ("seed", "cdcgan"):

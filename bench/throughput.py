@@ -8,7 +8,7 @@ backward), this machine's fp32 peak from a 2048 x 2048 matrix product (8192 on a
 ``--device cuda``), and the measured
 step time. Prints each loop's achieved GFLOP/s, its share of the peak, and the floor in
 seconds per epoch (the epoch's FLOPs at peak). The seed preset also runs against the
-tutorial's own loop and against its own step through autograd (``Trainer(fast=False)``),
+tutorial's own loop and against its own step through autograd (``GanFamily(fast=False)``),
 all alternating in one process. The ", kernels" rows replay the matrix products,
 convolutions and fused Adam updates recorded from one real step, back to back with nothing
 between them: the attainable floor with these kernels on this machine. Then: the time to
@@ -30,11 +30,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map_only
 from torch.utils.flop_counter import FlopCounterMode
 
-from digitgan.data import endless_batches, load_dataset
-from digitgan.draw import generate
-from digitgan.presets import make_config
-from digitgan.trainer import Trainer
-from digitgan.tutorial import TutorialLoop
+from digitgan.config.presets import make_config
+from digitgan.data.digits import endless_batches, load_dataset
+from digitgan.models.draw import generate
+from digitgan.reference.tutorial import TutorialLoop
+from digitgan.training.gan_family import GanFamily
 
 
 def sync(device: torch.device) -> None:
@@ -102,7 +102,7 @@ def kernels_only(calls: list, repeats: int, device: torch.device) -> float:
 class PresetLoop:
     def __init__(self, preset: str, data_root: str, device: torch.device, fast: bool = True) -> None:
         self.cfg = make_config(preset, data_root=data_root, device=device.type)
-        self.trainer = Trainer(self.cfg, device, fast=fast)
+        self.trainer = GanFamily(self.cfg, device, fast=fast)
         data = load_dataset("mnist", data_root)
         self.images, self.labels = data.images.to(device), data.labels.to(device)
         self.steps_per_epoch = len(self.images) // self.cfg.batch_size

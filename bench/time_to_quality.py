@@ -27,13 +27,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from machine import cpu_name  # noqa: E402
 
-from digitgan.argtypes import positive_int  # noqa: E402
-from digitgan.data import endless_batches, load_dataset  # noqa: E402
-from digitgan.draw import generate, sample_labels  # noqa: E402
-from digitgan.evaluation import floor, quick_scores, reference  # noqa: E402
-from digitgan.evaluator import ensure_evaluator  # noqa: E402
-from digitgan.presets import GAN_PRESETS, make_config  # noqa: E402
-from digitgan.trainer import Trainer  # noqa: E402
+from digitgan.cli.argtypes import positive_int  # noqa: E402
+from digitgan.config.presets import GAN_PRESETS, make_config  # noqa: E402
+from digitgan.data.digits import endless_batches, load_dataset  # noqa: E402
+from digitgan.evaluation.classifier import ensure_evaluator  # noqa: E402
+from digitgan.evaluation.scores import floor, quick_scores, reference  # noqa: E402
+from digitgan.models.draw import generate, sample_labels  # noqa: E402
+from digitgan.training.gan_family import GanFamily  # noqa: E402
 
 PRESETS = list(GAN_PRESETS)  # every preset that draws from noise, from the registry
 FID_TIMES_FLOOR, IS_GOAL = 5.0, 9.5
@@ -45,7 +45,7 @@ def train_curve(preset: str, args, evaluator, ref) -> list[dict]:
     cfg = make_config(preset, data_root=args.data_root, device="cpu", seed=args.seed, limit=args.limit)
     data = load_dataset(cfg.dataset, cfg.data_root)
     images, labels = data.images[: cfg.limit or None], data.labels[: cfg.limit or None]
-    trainer = Trainer(cfg, images.device)
+    trainer = GanFamily(cfg, images.device)
     if cfg.clusters:  # self-conditioning: the clusters stand in for the labels, as in training
         labels = trainer.fit_clusters(images, labels).assignment
     batches = endless_batches(images, labels, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + 1))

@@ -62,8 +62,8 @@ def tiny_run(tmp_path_factory, data_root) -> Path:
     """A finished run: seed preset, 1 epoch on 500 images (5 steps)."""
     import io
 
-    from digitgan.presets import make_config
-    from digitgan.training_loop import train
+    from digitgan.config.presets import make_config
+    from digitgan.training.loop import train
 
     outdir = tmp_path_factory.mktemp("runs")
     cfg = make_config("seed", data_root=str(data_root), epochs=1, limit=500, outdir=str(outdir), log_every=1)
@@ -75,8 +75,8 @@ def preset_runs(tmp_path_factory, data_root):
     """One epoch of 640 digits of every GAN preset, trained once per test session."""
     import io
 
-    from digitgan.presets import GAN_PRESETS, make_config
-    from digitgan.training_loop import train
+    from digitgan.config.presets import GAN_PRESETS, make_config
+    from digitgan.training.loop import train
 
     outdir = tmp_path_factory.mktemp("presets")
     runs = {}
@@ -96,7 +96,7 @@ def tiny_evaluator(tmp_path_factory, data_root):
     requested-digit accuracy 0.845-0.887; the bounds below keep a margin to all of them."""
     import io
 
-    from digitgan.evaluator import train_evaluator
+    from digitgan.evaluation.classifier import train_evaluator
 
     path = tmp_path_factory.mktemp("evaluator") / "tiny.safetensors"
     train_evaluator(data_root, path, epochs=1, limit=3000, stream=io.StringIO(), progress=False)

@@ -9,20 +9,20 @@ import signal
 import subprocess
 import sys
 
-# The real CLI in a fresh process; Trainer.step sends the process a real signal (os.kill)
+# The real CLI in a fresh process; GanFamily.step sends the process a real signal (os.kill)
 # right after its AT-th discriminator update, so the stop lands at a known step.
 SIGNAL_AT_STEP = """
 import os, sys
-from digitgan.cli import main
-from digitgan.trainer import Trainer
+from digitgan.cli.main import main
+from digitgan.training.gan_family import GanFamily
 at, signum = int(sys.argv[1]), int(sys.argv[2])
-original = Trainer.step
+original = GanFamily.step
 def step(self, *args, **kwargs):
     out = original(self, *args, **kwargs)
     if self.d_steps == at:
         os.kill(os.getpid(), signum)
     return out
-Trainer.step = step
+GanFamily.step = step
 sys.exit(main(sys.argv[3:]))
 """
 

@@ -1,6 +1,8 @@
-"""The package's layers hold: every module sits in one layer, imports (lazy ones included)
-go to its own layer or below, there is no import circle, and docs/architecture.md walks
-every module, so that the map a newcomer reads cannot drift from the code."""
+"""The package's layers hold: its folders are layers, from basics at the bottom to the CLI at
+the top, with cyclegan/ a vertical slice whose modules each sit in the layer of their role;
+every import (lazy ones included) goes to the module's own layer or below; there is no import
+circle; no two modules share a base name; and docs/architecture.md walks every folder and
+module, so that the map a newcomer reads cannot drift from the code."""
 
 from __future__ import annotations
 
@@ -10,26 +12,43 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "digitgan"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
-# Bottom to top. A module may import modules of its own layer and of the layers below; what
-# a lower layer needs from above comes in as an argument (the epoch evaluator into the
-# training loop, the gradient reduce into the optimiser).
+# Bottom to top: a folder (or, in cyclegan/, a module) per entry. A module may import modules
+# of its own layer and of the layers below; what a lower layer needs from above comes in as an
+# argument (the epoch evaluator into the training loop, the gradient reduce into Adam).
 LAYERS = [
-    ("basics", {"errors", "settings", "images", "files", "idx", "safe_output", "metrics", "tutorial"}),
-    ("kernels", {"layers", "minibatch_std", "optim", "distributed", "arithmetic"}),
-    ("data", {"datasets", "data", "typed"}),
-    ("config", {"config", "presets"}),
-    ("models", {"networks", "cyclegan", "clusters", "losses", "ema", "draw"}),
-    ("runs", {"checkpoint", "run_folder", "pictures", "run_outputs"}),
-    ("training", {"family", "trainer", "mlp_step", "cycle_trainer", "guide", "training_loop"}),
-    (
-        "uses",
-        {"evaluator", "evaluation", "cas", "cycle_evaluation", "report"}
-        | {"sampling", "export", "synthetic", "translation"},
-    ),
-    ("serving", {"served", "serve", "http_guards", "serve_bounds"}),
-    ("cli", {"argtypes", "train_flags", "commands", "cli", "__main__", "__init__"}),
+    ("basics", {"basics", "reference"}),
+    ("fast", {"fast"}),
+    ("data", {"data"}),
+    ("config", {"config"}),
+    ("models", {"models", "objectives", "cyclegan.cycle_networks", "cyclegan.cycle_objectives"}),
+    ("runs", {"runs"}),
+    ("training", {"training", "cyclegan.cycle_family", "cyclegan.guide"}),
+    ("uses", {"evaluation", "generation", "cyclegan.cycle_scores", "cyclegan.translation"}),
+    ("serving", {"serving"}),
+    ("cli", {"cli", "__main__", "__init__"}),
 ]
-LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
+# fast/ holds the hand-written kernels: PyTorch only, so that each stands beside the op it
+# replaces (each is held equal to it by a test in tests/fast/).
+TORCH_ONLY = {"fast"}
+
+
+def module_name(path: Path) -> str:
+    """``training.loop`` for src/digitgan/training/loop.py; ``basics`` for its __init__."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+# A folder's __init__.py holds its docstring only (test below), so it is no module of a layer.
+FOLDER_INITS = [p for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE]
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py") if p not in FOLDER_INITS}
+
+
+def layer_of(module: str) -> int:
+    folder = module.split(".")[0]
+    found = [i for i, (_, names) in enumerate(LAYERS) if module in names]
+    found = found or [i for i, (_, names) in enumerate(LAYERS) if folder in names]
+    assert len(found) == 1, f"{module} needs exactly one layer in LAYERS"
+    return found[0]
 
 
 def imports_of(path: Path) -> set[str]:
@@ -37,26 +56,31 @@ def imports_of(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "digitgan":
-            parts = node.module.split(".")
-            found |= {parts[1]} if len(parts) > 1 else {alias.name for alias in node.names}
+            base = node.module.removeprefix("digitgan").lstrip(".")
+            for alias in node.names:
+                inner = f"{base}.{alias.name}".lstrip(".")
+                found.add(inner if inner in MODULES else base)
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("digitgan.")}
-    return found - {path.stem}
+            found |= {a.name.removeprefix("digitgan.") for a in node.names if a.name.startswith("digitgan.")}
+    return found - {module_name(path), ""}
 
 
-GRAPH = {path.stem: imports_of(path) for path in PACKAGE.glob("*.py")}
+GRAPH = {module: imports_of(path) for module, path in MODULES.items()}
+FOLDERS = {p.parent.name for p in FOLDER_INITS if p.parent.parent == PACKAGE}
 
 
-def test_every_module_has_a_layer():
-    assert set(GRAPH) == set(LAYER_OF), set(GRAPH) ^ set(LAYER_OF)
+def test_every_module_has_one_layer_and_imports_exist():
+    for module, targets in GRAPH.items():
+        layer_of(module)
+        assert targets <= set(MODULES), (module, targets - set(MODULES))
 
 
 def test_no_module_imports_from_a_layer_above_it():
     upward = [
-        f"{module} ({LAYERS[LAYER_OF[module]][0]}) -> {target} ({LAYERS[LAYER_OF[target]][0]})"
+        f"{module} ({LAYERS[layer_of(module)][0]}) -> {target} ({LAYERS[layer_of(target)][0]})"
         for module, targets in GRAPH.items()
         for target in targets
-        if LAYER_OF[target] > LAYER_OF[module]
+        if layer_of(target) > layer_of(module)
     ]
     assert upward == []
 
@@ -76,10 +100,45 @@ def test_there_is_no_import_circle():
     assert circles == []
 
 
-def test_the_architecture_page_walks_every_module_and_layer():
+def test_the_fast_paths_import_only_torch():
+    for module, path in MODULES.items():
+        if module.split(".")[0] in TORCH_ONLY:
+            assert {t.split(".")[0] for t in GRAPH[module]} <= TORCH_ONLY, module
+            roots = set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    roots.add(node.module.split(".")[0])
+                elif isinstance(node, ast.Import):
+                    roots |= {a.name.split(".")[0] for a in node.names}
+            assert roots <= {
+                "torch",
+                "digitgan",
+                "__future__",
+                "collections",
+                "contextlib",
+                "typing",
+                "math",
+            }, module
+
+
+def test_a_folder_init_says_what_the_folder_holds_and_nothing_more():
+    for path in FOLDER_INITS:
+        body = ast.parse(path.read_text()).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), f"{path}: a docstring only"
+        assert isinstance(body[0].value, ast.Constant) and len(body[0].value.value) > 20, path
+
+
+def test_no_two_modules_share_a_base_name():
+    stems = [p.stem for p in PACKAGE.rglob("*.py") if p.stem != "__init__"]
+    twice = {s for s in stems if stems.count(s) > 1} | ({s for s in stems if s in FOLDERS})
+    assert twice == set()
+
+
+def test_the_architecture_page_walks_every_folder_and_module():
     text = DOC.read_text()
-    missing = [m for m in GRAPH if m not in ("__init__", "__main__") and f"`{m}.py`" not in text]
-    assert missing == []
+    files = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.stem != "__init__"]
+    assert [f for f in files if f"`{f}`" not in text] == []
+    assert [f for f in FOLDERS if f"`{f}/`" not in text] == []
     assert all(f"**{name}**" in text for name, _ in LAYERS)
 
 
@@ -90,23 +149,23 @@ def test_both_families_have_all_the_loop_uses_and_the_loop_uses_no_more():
 
     import torch
 
-    from digitgan.cycle_trainer import CycleTrainer
-    from digitgan.family import Family
-    from digitgan.presets import make_config
-    from digitgan.trainer import Trainer
+    from digitgan.config.presets import make_config
+    from digitgan.cyclegan.cycle_family import CycleFamily
+    from digitgan.training.family import Family
+    from digitgan.training.gan_family import GanFamily
 
     members = {name for name in vars(Family) if not name.startswith("_")} | set(Family.__annotations__)
 
     def arity(function) -> list[bool]:  # the loop passes arguments by position: count them
         return [p.default is inspect.Parameter.empty for p in inspect.signature(function).parameters.values()]
 
-    for cls in (Trainer, CycleTrainer):
+    for cls in (GanFamily, CycleFamily):
         for name in members - {"arith"}:
             assert arity(getattr(cls, name)) == arity(getattr(Family, name)), (cls, name)
-    assert isinstance(Trainer(make_config("seed"), torch.device("cpu")), Family)
+    assert isinstance(GanFamily(make_config("seed"), torch.device("cpu")), Family)
     used = set()
-    for module in ("training_loop", "evaluation"):
-        for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+    for module in ("training.loop", "evaluation.scores"):
+        for node in ast.walk(ast.parse(MODULES[module].read_text())):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute | ast.Name):
                 owner = node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id
                 if owner in ("trainer", "family"):
@@ -120,10 +179,10 @@ def test_help_imports_no_torch_or_numpy():
     import subprocess
     import sys
 
-    from digitgan.cli import COMMANDS
+    from digitgan.cli.main import COMMANDS
 
     probe = (
-        "import sys\nfrom digitgan.cli import build_parser\n"
+        "import sys\nfrom digitgan.cli.main import build_parser\n"
         "for argv in [['--help']] + [[c, '--help'] for c in sys.argv[1:]]:\n"
         "    try:\n        build_parser().parse_args(argv)\n    except SystemExit:\n        pass\n"
         "heavy = ('torch', 'numpy', 'PIL', 'matplotlib', 'fastapi', 'uvicorn', 'safetensors')\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitgan.arithmetic import resolve_precision
+from digitgan.fast.arithmetic import resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,11 +118,11 @@ def test_layer_speed_benchmark(tmp_path, data_root):
     sys.path.insert(0, str(REPO / "bench"))
     from layer_speed import use_former_forms
 
-    from digitgan.presets import make_config
-    from digitgan.trainer import Trainer
+    from digitgan.config.presets import make_config
+    from digitgan.training.gan_family import GanFamily
 
     cfg = make_config("cdcgan", precision="fp32")
-    ours, former = Trainer(cfg, torch.device("cpu")), Trainer(cfg, torch.device("cpu"))
+    ours, former = GanFamily(cfg, torch.device("cpu")), GanFamily(cfg, torch.device("cpu"))
     former.load_state(*ours.state(), Path("same-weights"))
     use_former_forms(former)
     assert (

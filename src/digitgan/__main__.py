@@ -1,3 +1,3 @@
-from digitgan.cli import main
+from digitgan.cli.main import main
 
 raise SystemExit(main())

@@ -1,0 +1,344 @@
+"""The ``digitgan`` command: flags -> config -> one library call.
+
+    digitgan train --preset seed --data-root ../shared/data
+    digitgan sample runs/00001-seed --n 100 --seed 0 --out digits.png
+
+Bad input ends with one line ``digitgan: error: ...`` and exit status 2, before anything is
+written. This file holds the flags of each command (cli/train_flags.py those of train);
+cli/commands.py what each one calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from digitgan.basics.errors import UserError
+from digitgan.cli import argtypes as at
+from digitgan.cli.argtypes import HelpFormatter, Parser
+from digitgan.cli.commands import COMMANDS
+from digitgan.cli.train_flags import add_train
+from digitgan.data.datasets import DATASETS
+from digitgan.serving import limits as bounds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="digitgan", description="Train GANs that draw handwritten digits.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    add_train(sub)
+    add_sample(sub)
+    add_interpolate(sub)
+    add_handwrite(sub)
+    add_translate(sub)
+    add_export(sub)
+    add_serve(sub)
+    add_fonts(sub)
+    add_report(sub)
+    add_evaluator(sub)
+    add_evaluate(sub)
+    add_dataset(sub)
+    return parser
+
+
+def add_truncation(parser) -> None:
+    parser.add_argument(
+        "--truncation",
+        metavar="PSI",
+        type=at.share,
+        help="draw with the noise's spread times PSI (truncation; 1 = off; default: the run's, set in training)",
+    )
+
+
+def add_force(parser, what: str = "--out") -> None:
+    parser.add_argument(
+        "--force", action="store_true", help=f"replace {what} if it exists (never a run's weights or records)"
+    )
+
+
+def add_sample(sub) -> None:
+    s = sub.add_parser(
+        "sample",
+        help="generate digits from a trained run",
+        description="Generate digits with a run's generator: a .png grid or an .npz array.",
+        formatter_class=HelpFormatter,
+    )
+    s.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder, e.g. runs/00001-seed")
+    s.add_argument(
+        "--n", type=at.positive_int, default=64, help="number of digits (per row with --per-digit)"
+    )
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--digit", type=at.digit, help="draw only this digit (conditional runs)")
+    which.add_argument("--per-digit", action="store_true", help="one row per digit 0-9 (conditional runs)")
+    s.add_argument("--raw", action="store_true", help="use the raw generator, not its EMA weights")
+    add_truncation(s)
+    s.add_argument("--seed", type=at.seed, default=0, help="noise seed: same seed, same bytes")
+    s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
+    add_force(s)
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
+
+
+def add_interpolate(sub) -> None:
+    it = sub.add_parser(
+        "interpolate",
+        help="a latent walk between two noise seeds, or two digits",
+        description="Walk G's input between the noise of two seeds (spherical interpolation) or, for "
+        "conditional runs, between two digits with the noise held fixed. Writes a PNG strip and a GIF.",
+        formatter_class=HelpFormatter,
+    )
+    it.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
+    walk = it.add_mutually_exclusive_group(required=True)
+    walk.add_argument(
+        "--seeds", type=at.seed, nargs=2, metavar=("A", "B"), help="walk between these noise seeds"
+    )
+    walk.add_argument(
+        "--digits", type=at.digit, nargs=2, metavar=("A", "B"), help="walk between digits (conditional)"
+    )
+    it.add_argument("--steps", type=at.number(int, lambda v: 2 <= v <= 100, "must be 2-100"), default=10)
+    it.add_argument("--seed", type=at.seed, default=0, help="the fixed noise for --digits")
+    it.add_argument(
+        "--digit", type=at.digit, default=0, help="the fixed digit for --seeds on a conditional run"
+    )
+    it.add_argument(
+        "--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR, rewritten each time)"
+    )
+    add_force(it, "--out and its GIF")
+
+
+def add_handwrite(sub) -> None:
+    hw = sub.add_parser(
+        "handwrite",
+        help="write a number by hand with a cyclegan run",
+        description="Print TEXT (digits and spaces) in a font, translate each digit into handwriting with a "
+        "cyclegan run, and write the line as one PNG.",
+        formatter_class=HelpFormatter,
+    )
+    hw.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
+    hw.add_argument("text", metavar="TEXT", help='digits and spaces, e.g. "2026"')
+    hw.add_argument("--out", type=Path, default=Path("handwritten.png"), help="the PNG to write")
+    hw.add_argument("--font", help="a font from 'digitgan fonts' (default: a held-out design)")
+    hw.add_argument(
+        "--seed", type=at.seed, default=0, help="varies the printed digits' slant, size and stroke"
+    )
+    hw.add_argument("--compare", action="store_true", help="the typed line above the handwritten one")
+    add_force(hw)
+
+
+def add_translate(sub) -> None:
+    tr = sub.add_parser(
+        "translate",
+        help="translate an .npz of digits with a cyclegan run",
+        description="Translate the digits of an .npz ('images': uint8 N x 28 x 28, optional 'labels', "
+        "kept) into handwriting or type with a cyclegan run.",
+        formatter_class=HelpFormatter,
+    )
+    tr.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
+    tr.add_argument("--samples", type=Path, required=True, help="the .npz to translate (up to 10,000 digits)")
+    tr.add_argument("--to", choices=("handwritten", "typed"), required=True, help="the target domain")
+    tr.add_argument("--out", type=Path, required=True, help="the .npz to write (never the --samples file)")
+    add_force(tr)
+
+
+def add_export(sub) -> None:
+    ex = sub.add_parser(
+        "export",
+        help="write a run's generator as ONNX, checked in onnxruntime",
+        description="Export the generator digitgan samples with (EMA weights when kept) to ONNX with a "
+        "dynamic batch axis: z (B, latent) [+ labels (B,) int64 for conditional runs] -> images "
+        "(B, 1, 28, 28) in [-1, 1]; for a cyclegan run, source digits (B, 1, 28, 28) -> images translated (--to). The file "
+        "is run in onnxruntime and compared with PyTorch before it is kept.",
+        formatter_class=HelpFormatter,
+    )
+    ex.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
+    ex.add_argument("--onnx", type=Path, required=True, help="the file to write, ending in .onnx")
+    ex.add_argument(
+        "--to",
+        choices=("handwritten", "typed"),
+        default="handwritten",
+        help="cyclegan runs: which translator (default: handwritten)",
+    )
+    ex.add_argument("--seed", type=at.seed, default=0, help="seed of the inputs the check compares on")
+    add_force(ex, "--onnx")
+
+
+def add_serve(sub) -> None:
+    sv = sub.add_parser(
+        "serve",
+        help="a web page and HTTP API that draw digits from trained runs",
+        description="Serve a page (/) and an HTTP API (/api/..., docs at /docs) that draw digits from the "
+        "given run folders, loaded once at start. Listens on 127.0.0.1 unless --host says otherwise.",
+        formatter_class=HelpFormatter,
+    )
+    sv.add_argument("run_dirs", metavar="RUN_DIR", type=Path, nargs="+", help="run folders to serve")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument(
+        "--port",
+        type=at.number(int, lambda v: 0 <= v <= 65535, "must be 0-65535"),
+        default=8000,
+        help="0: any free port",
+    )
+    sv.add_argument(
+        "--limit-concurrency",
+        type=at.number(int, lambda v: 1 <= v <= 1024, "must be 1-1024"),
+        default=bounds.DEFAULT_IN_FLIGHT,
+        help="requests in flight at once (idle connections do not count); more are answered 503 at once",
+    )
+    sv.add_argument(
+        "--max-connections",
+        type=at.number(int, lambda v: 1 <= v <= 4096, "must be 1-4096"),
+        default=bounds.DEFAULT_CONNECTIONS,
+        help="open connections; one more closes the oldest idle one, and every connection must send "
+        f"a whole request head within {bounds.HEAD_TIMEOUT:g} s",
+    )
+    sv.add_argument(
+        "--threads", type=at.positive_int, help="torch threads (default: the cores this process may use)"
+    )
+
+
+def add_fonts(sub) -> None:
+    sub.add_parser(
+        "fonts",
+        help="the fonts of the typed-digit data set (--dataset typed): licences, split, counts",
+        description="List every font found for --dataset typed: its Debian package and licence, and whether "
+        "it is used for training or testing (split by typeface design) or dropped, and why.",
+    )
+
+
+def add_report(sub) -> None:
+    rp = sub.add_parser(
+        "report",
+        help="write RUN_DIR/report.html: one self-contained page with metrics and pictures",
+        description="Write a self-contained report.html (images embedded) for a run folder.",
+    )
+    rp.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
+
+
+def add_evaluator(sub) -> None:
+    ev = sub.add_parser(
+        "evaluator",
+        help="the MNIST classifier that metrics are measured with",
+        description="Manage the evaluator: a small CNN trained on MNIST whose features and "
+        "predictions every metric uses.",
+    )
+    ev_sub = ev.add_subparsers(dest="evaluator_command", required=True, metavar="ACTION", parser_class=Parser)
+    et = ev_sub.add_parser(
+        "train",
+        help="train the evaluator (>= 99.2%% test accuracy, a few minutes on a CPU)",
+        description="Train the evaluator on MNIST's train split and save it with its test accuracy.",
+        formatter_class=HelpFormatter,
+    )
+    et.add_argument("--data-root", help="folder holding MNIST/raw/ (default: $DIGITGAN_DATA, else ./data)")
+    et.add_argument(
+        "--evaluator", type=Path, help="where to save it (default: $DIGITGAN_CACHE or ~/.cache/digitgan)"
+    )
+    et.add_argument("--epochs", type=at.positive_int, default=4, help="passes over the 60,000 digits")
+    et.add_argument("--seed", type=at.seed, default=0, help="same seed, same weights")
+    et.add_argument("--dataset", choices=sorted(DATASETS), default="mnist", help="what it learns to classify")
+    et.add_argument(
+        "--limit", type=at.positive_int, help="train on the first N digits only (for quick checks)"
+    )
+    et.add_argument("--force", action="store_true", help="replace an existing evaluator file")
+
+
+def add_evaluate(sub) -> None:
+    e = sub.add_parser(
+        "evaluate",
+        help="score a run's digits (or an .npz of digits) beside the real-data floor",
+        description="Score digits with the evaluator: FID, KID, IS, precision/recall, digit balance and "
+        "confidence, next to the same metrics for real MNIST digits (the floor).",
+        formatter_class=HelpFormatter,
+    )
+    target = e.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "run_dir", metavar="RUN_DIR", type=Path, nargs="?", help="a run folder to sample from"
+    )
+    target.add_argument(
+        "--samples", type=Path, help="an .npz with 'images' (uint8 N x 28 x 28), optional 'labels'"
+    )
+    e.add_argument(
+        "--n", type=at.positive_int, default=10_000, help="number of generated digits (100-10,000)"
+    )
+    e.add_argument("--seed", type=at.seed, default=0, help="noise seed for the generated digits")
+    add_truncation(e)
+    e.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        help="what --samples shows, measured by that dataset's evaluator (default: mnist; a run's own)",
+    )
+    e.add_argument("--evaluator", type=Path, help="evaluator file (default: the cache; trained if missing)")
+    e.add_argument(
+        "--data-root", help="MNIST for the reference (default: the run's, else $DIGITGAN_DATA, else ./data)"
+    )
+    e.add_argument(
+        "--out",
+        type=Path,
+        help="metrics JSON (default: RUN_DIR/metrics.json, rewritten each time; none for --samples)",
+    )
+    add_force(e)
+    e.add_argument(
+        "--cas",
+        action="store_true",
+        help="also the Classification Accuracy Score: a classifier trained on these digits alone, "
+        "tested on MNIST's test digits, beside one trained on as many real digits",
+    )
+    e.add_argument(
+        "--cas-n",
+        type=at.cas_n,
+        help="digits the --cas classifier learns from, drawn from the run with --seed (100-60,000; "
+        "default: the --n scored digits; 60000 = as many as MNIST's training set, the paper's protocol)",
+    )
+
+
+def add_dataset(sub) -> None:
+    ds = sub.add_parser(
+        "dataset",
+        help="write a conditional run's digits as a labelled data set in MNIST's own format",
+        description="Write OUT/MNIST/raw/ with the four IDX files of MNIST (train and t10k images and "
+        "labels), drawn by a conditional run with balanced digits, so that torchvision's MNIST class "
+        "and --data-root OUT read it unchanged; OUT/README.txt says what made it.",
+        formatter_class=HelpFormatter,
+    )
+    ds.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a conditional run folder (cgan, cdcgan)")
+    ds.add_argument("--out", type=Path, required=True, help="the folder to write (empty or new)")
+    ds.add_argument("--n", type=at.positive_int, default=60_000, help="training digits (at most 1,000,000)")
+    ds.add_argument("--test-n", type=at.positive_int, default=10_000, help="test digits (at most 100,000)")
+    ds.add_argument(
+        "--seed", type=at.seed, default=0, help="noise seed of the training digits (test: seed + 1)"
+    )
+    ds.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("digitgan")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from digitgan.runs.run_folder import Diverged, Interrupted
+
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"digitgan: error: {exc}", file=sys.stderr)
+        return 2
+    except Diverged as exc:
+        print(f"digitgan: error: {exc}", file=sys.stderr)
+        return 3
+    except Interrupted as exc:
+        print(f"digitgan: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("digitgan: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""What a run is asked to do: TrainConfig, whose fields declare each setting once (help, flag
+group, choices, range), and the presets.
+"""

@@ -1,0 +1,127 @@
+"""The frozen classifier that keeps CycleGAN's translations the same digit (CyCADA's semantic
+consistency, Hoffman et al. 2018), trained on typed digits only.
+
+    python -c "from digitgan.data.digits import load_dataset as l; from digitgan.cyclegan.guide import ensure_guide; print(ensure_guide(l('typed', None, 'train'), l('typed', None, 'test')))"
+
+It must not be a classifier that later measures the result: the translations into handwriting
+are scored by the MNIST evaluator, which this classifier never saw a digit of, and those
+into type by the typed evaluator (evaluation/classifier.py), which has another architecture, another
+seed and no augmentation. This one is a LeNet-style network (two 3x3 conv blocks, max
+pooling, one linear layer; LeCun et al. 1998) trained on the typed training fonts with
+random affine distortions, so that it reads a digit by its shape rather than by one
+font's strokes. Saved in the cache once; a run keeps its own copy in its state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.transforms import v2
+
+from digitgan.basics.files import cache_dir
+from digitgan.basics.images import to_model_range
+from digitgan.data.digits import Digits
+from digitgan.runs.checkpoint import load_weights, save_weights
+
+GUIDE_VERSION = 1
+
+
+class GuideNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 32, 14, 14)
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 64, 7, 7)
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 1, 28, 28) in [-1, 1] -> logits (B, 10), fp32 under autocast too."""
+        return self.net(x).float()
+
+
+def guide_path(train: Digits) -> Path:
+    """Keyed by the typed training digits it learns from: other fonts, another guide."""
+    return cache_dir() / f"guide-typed-v{GUIDE_VERSION}-{train.md5[:12]}.safetensors"
+
+
+def train_guide(
+    out: Path,
+    train: Digits,
+    test: Digits,
+    *,
+    epochs: int = 2,
+    batch_size: int = 128,
+    seed: int = 1,
+    stream: TextIO,
+) -> GuideNet:
+    """Typed training fonts only, each batch distorted by a random affine map (rotation,
+    shear, scale, shift): seconds per epoch on two cores; measured on the held-out fonts."""
+    torch.manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
+    net = GuideNet()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    distort = v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.15), shear=(-20, 20, -5, 5))
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(train), generator=rng)
+        for idx in order.split(batch_size):
+            images = train.images.index_select(0, idx)[:, None]  # (B, 1, 28, 28) uint8
+            x = to_model_range(torch.stack([distort(im) for im in images]))
+            loss = F.cross_entropy(net(x), train.labels.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        correct = sum(
+            (net(to_model_range(im[:, None])).argmax(1) == lab).sum().item()
+            for im, lab in zip(test.images.split(1000), test.labels.split(1000), strict=True)
+        )
+    save_weights(out, net, {"accuracy": f"{correct / len(test):.6f}", "seed": str(seed), "dataset": "typed"})
+    print(
+        f"digitgan: typed-digit guide trained in {time.perf_counter() - start:.0f} s: "
+        f"{correct / len(test):.2%} on the held-out fonts, saved to {out}",
+        file=stream,
+        flush=True,
+    )
+    return net
+
+
+def first_digits(digits: Digits, limit: int | None) -> Digits:
+    """The first ``limit`` digits of a split (all without a limit), named by their own md5."""
+    if limit is None or limit >= len(digits):
+        return digits
+    md5 = hashlib.md5(f"{digits.md5}:first {limit}".encode()).hexdigest()
+    return Digits(digits.images[:limit], digits.labels[:limit], digits.name, digits.split, md5)
+
+
+def ensure_guide(
+    train: Digits, test: Digits, stream: TextIO | None = None, limit: int | None = None
+) -> GuideNet:
+    """The cached guide of the typed ``train`` split (its first ``limit`` digits, as train
+    --limit bounds everything a run trains), trained first (saying so) when missing;
+    frozen, in eval mode."""
+    stream = stream or sys.stdout
+    train = first_digits(train, limit)
+    path = guide_path(train)
+    if path.is_file():
+        net = load_weights(path, GuideNet())
+    else:
+        about = "about a minute" if len(train) > 10_000 else "seconds"
+        print(f"digitgan: no typed-digit guide at {path}; training one ({about}, once)", file=stream)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        net = train_guide(path, train, test, stream=stream)
+    return net.eval().requires_grad_(False)

@@ -1,0 +1,3 @@
+"""Using a trained generator: sample and interpolate, ONNX export, and synthetic data sets in
+MNIST's format.
+"""

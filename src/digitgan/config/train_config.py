@@ -200,20 +200,7 @@ class TrainConfig:
         """The config a run folder saved: every setting present, none unknown, each of its
         type. A missing one is not filled with today's default, which may not be what the
         run was trained with. Raises :class:`ValueError` naming the setting."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else "; was it written by a newer digitgan?"
-            raise ValueError(f"unknown setting {unknown[0]!r}{hint}")
-        missing = [name for name in names if name not in d]
-        if missing:
-            raise ValueError(
-                f"the setting {missing[0]!r} is missing; restore it with the value the run was trained with"
-            )
-        for f in dataclasses.fields(cls):
-            if not _has_type(d[f.name], f.type):
-                raise ValueError(f"setting {f.name} must be {f.type}, got {d[f.name]!r}")
+        _check_saved(d, dataclasses.fields(cls))
         return cls(**d)
 
     @property
@@ -221,9 +208,7 @@ class TrainConfig:
         """What D tells apart by label: 10 digits, the clusters, each digit's clusters (10 x
         K), or 0 (no labels). D reads the label as input planes, or under --aux-classifier
         names it with its class head."""
-        if self.conditional:
-            return 10 * max(self.clusters, 1)
-        return self.clusters
+        return 10 * max(self.clusters, 1) if self.conditional else self.clusters
 
     @property
     def convolutional(self) -> bool:
@@ -244,93 +229,117 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise :class:`UserError` naming the first bad value (each field against its own
         declaration, then the rules that join several); return self when all are fine."""
-        for field in dataclasses.fields(self):
-            problem = check(field, getattr(self, field.name))
-            if problem:
-                raise UserError(problem)
-        for ok, message in self._run_rules() + self._model_rules() + self._technique_rules():
-            if not ok:
-                raise UserError(message)
+        problems = [check(field, getattr(self, field.name)) for field in dataclasses.fields(self)]
+        rules = run_rules(self) + model_rules(self) + technique_rules(self)
+        problems += [message for ok, message in rules if not ok]
+        if any(problems):
+            raise UserError(next(p for p in problems if p))
         return self
 
-    def _run_rules(self) -> list[tuple[bool, str]]:
-        return [
-            (
-                self.limit is None or self.limit >= self.batch_size,
-                f"--limit ({self.limit}) must be >= --batch-size ({self.batch_size}): an epoch needs at "
-                "least one full batch",
-            ),
-            (
-                self.family != "cyclegan" or self.dataset == "mnist",
-                "--preset cyclegan translates typed digits into MNIST's handwriting: use --dataset mnist",
-            ),
-        ]
 
-    def _model_rules(self) -> list[tuple[bool, str]]:
-        """Settings that apply to some networks or objectives only."""
-        return [
-            (
-                self.g_upsample == "transposed" or self.conv_gan,
-                "--g-upsample sets the last layer of a GAN's convolutional G: use it with --arch conv",
-            ),
-            (
-                self.d_width is None or self.conv_gan,
-                "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
-            ),
-            (
-                self.d_hidden <= 0 or self.conv_gan,
-                "--d-hidden adds a layer to a GAN's convolutional D: use it with --arch conv",
-            ),
-            (
-                self.clusters != 1,
-                f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS} (one cluster is no "
-                f"conditioning), got {self.clusters}",
-            ),
-            (
-                not self.conditional or self.clusters <= MAX_DIGIT_CLUSTERS,
-                f"--clusters with --conditional splits each digit into K clusters; K must be at most "
-                f"{MAX_DIGIT_CLUSTERS}, got {self.clusters}",
-            ),
-            (
-                not (self.clusters and self.family == "cyclegan"),
-                "--clusters conditions a GAN that draws digits from noise; cyclegan translates them",
-            ),
-            (
-                not (self.loss == "wgan-gp" and self.arch == "conv" and self.d_norm == "batch"),
-                "wgan-gp needs a critic without batch statistics: use --d-norm layer or none",
-            ),
-            (
-                self.precision != "bf16" and not self.channels_last or self.convolutional,
-                "--precision bf16 and --channels-last speed up convolutions; the MLP presets have "
-                "none (they train in fp32 through a hand-written step): use --arch conv",
-            ),
-        ]
+# The rules that join several settings, each a (holds, message) pair; validate() raises the
+# first message whose rule fails. A new rule goes into the list of its kind.
 
-    def _technique_rules(self) -> list[tuple[bool, str]]:
-        """The techniques (issue 13), each on the families it applies to."""
-        return [
-            (
-                self.label_smoothing == 0 or self.loss == "bce",
-                f"--label-smoothing smooths BCE's real targets; --loss {self.loss} has none: drop it or use --loss bce",
-            ),
-            (
-                not (self.shared_fakes and self.family == "cyclegan"),
-                "--shared-fakes is a step of the noise-to-digit GANs; cyclegan translates digits",
-            ),
-            (
-                self.truncation == 1 or self.family == "gan",
-                "--truncation narrows the noise a GAN draws digits from; cyclegan translates digits",
-            ),
-            (
-                self.aux_classifier == 0 or (self.label_classes and self.arch == "conv"),
-                "--aux-classifier gives a convolutional D a head that names the digit (or cluster): "
-                "use it with --arch conv and --conditional or --clusters",
-            ),
-            (
-                not (self.minibatch_std and self.loss == "wgan-gp"),
-                "--minibatch-std couples the samples of a batch; the per-sample gradient penalty of wgan-gp needs them apart",
-            ),
-        ]
+
+def run_rules(cfg: TrainConfig) -> list[tuple[bool, str]]:
+    """The run's own: its data and its length."""
+    return [
+        (
+            cfg.limit is None or cfg.limit >= cfg.batch_size,
+            f"--limit ({cfg.limit}) must be >= --batch-size ({cfg.batch_size}): an epoch needs at "
+            "least one full batch",
+        ),
+        (
+            cfg.family != "cyclegan" or cfg.dataset == "mnist",
+            "--preset cyclegan translates typed digits into MNIST's handwriting: use --dataset mnist",
+        ),
+    ]
+
+
+def model_rules(cfg: TrainConfig) -> list[tuple[bool, str]]:
+    """Settings that apply to some networks or objectives only."""
+    return [
+        (
+            cfg.g_upsample == "transposed" or cfg.conv_gan,
+            "--g-upsample sets the last layer of a GAN's convolutional G: use it with --arch conv",
+        ),
+        (
+            cfg.d_width is None or cfg.conv_gan,
+            "--d-width sets the channels of a GAN's convolutional D: use it with --arch conv",
+        ),
+        (
+            cfg.d_hidden <= 0 or cfg.conv_gan,
+            "--d-hidden adds a layer to a GAN's convolutional D: use it with --arch conv",
+        ),
+        (
+            cfg.clusters != 1,
+            f"--clusters must be 0 (off) or between 2 and {MAX_CLUSTERS} (one cluster is no "
+            f"conditioning), got {cfg.clusters}",
+        ),
+        (
+            not cfg.conditional or cfg.clusters <= MAX_DIGIT_CLUSTERS,
+            f"--clusters with --conditional splits each digit into K clusters; K must be at most "
+            f"{MAX_DIGIT_CLUSTERS}, got {cfg.clusters}",
+        ),
+        (
+            not (cfg.clusters and cfg.family == "cyclegan"),
+            "--clusters conditions a GAN that draws digits from noise; cyclegan translates them",
+        ),
+        (
+            not (cfg.loss == "wgan-gp" and cfg.arch == "conv" and cfg.d_norm == "batch"),
+            "wgan-gp needs a critic without batch statistics: use --d-norm layer or none",
+        ),
+        (
+            cfg.precision != "bf16" and not cfg.channels_last or cfg.convolutional,
+            "--precision bf16 and --channels-last speed up convolutions; the MLP presets have "
+            "none (they train in fp32 through a hand-written step): use --arch conv",
+        ),
+    ]
+
+
+def technique_rules(cfg: TrainConfig) -> list[tuple[bool, str]]:
+    """The techniques (issue 13), each on the families it applies to."""
+    return [
+        (
+            cfg.label_smoothing == 0 or cfg.loss == "bce",
+            f"--label-smoothing smooths BCE's real targets; --loss {cfg.loss} has none: drop it or use --loss bce",
+        ),
+        (
+            not (cfg.shared_fakes and cfg.family == "cyclegan"),
+            "--shared-fakes is a step of the noise-to-digit GANs; cyclegan translates digits",
+        ),
+        (
+            cfg.truncation == 1 or cfg.family == "gan",
+            "--truncation narrows the noise a GAN draws digits from; cyclegan translates digits",
+        ),
+        (
+            cfg.aux_classifier == 0 or (cfg.label_classes and cfg.arch == "conv"),
+            "--aux-classifier gives a convolutional D a head that names the digit (or cluster): "
+            "use it with --arch conv and --conditional or --clusters",
+        ),
+        (
+            not (cfg.minibatch_std and cfg.loss == "wgan-gp"),
+            "--minibatch-std couples the samples of a batch; the per-sample gradient penalty of wgan-gp needs them apart",
+        ),
+    ]
+
+
+def _check_saved(d: dict[str, Any], fields: tuple[dataclasses.Field, ...]) -> None:
+    """Every setting present, none unknown (with the closest name as a hint), each of its type."""
+    names = [f.name for f in fields]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else "; was it written by a newer digitgan?"
+        raise ValueError(f"unknown setting {unknown[0]!r}{hint}")
+    missing = [name for name in names if name not in d]
+    if missing:
+        raise ValueError(
+            f"the setting {missing[0]!r} is missing; restore it with the value the run was trained with"
+        )
+    for f in fields:
+        if not _has_type(d[f.name], f.type):
+            raise ValueError(f"setting {f.name} must be {f.type}, got {d[f.name]!r}")
 
 
 def _has_type(value: Any, annotation: str) -> bool:

@@ -26,12 +26,9 @@ from digitgan.config.train_config import TrainConfig
 from digitgan.cyclegan.cycle_networks import PatchDiscriminator, ResnetGenerator, translate_batches
 from digitgan.cyclegan.cycle_objectives import (
     ImagePool,
-    cycle_loss,
-    identity_loss,
+    generator_losses,
     linear_decay,
     lsgan_d_loss,
-    lsgan_g_loss,
-    semantic_loss,
 )
 from digitgan.cyclegan.guide import ensure_guide
 from digitgan.data.digits import Digits, load_dataset
@@ -96,8 +93,6 @@ class CycleFamily:
             "D_typed": self.d_typed,
         }
 
-    # --- one step -------------------------------------------------------------------------
-
     def typed_batch(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1]."""
         rows = distributed.global_rows(batch)  # one draw for the global batch, sliced per rank
@@ -115,30 +110,6 @@ class CycleFamily:
             opt.opt.param_groups[0]["lr"] = self.cfg.lr * factor
         return self.cfg.lr * factor
 
-    def generator_losses(self, typed, typed_labels, hand, hand_labels) -> dict[str, torch.Tensor]:
-        """Every loss of the generator update; the translations under ``fake_*``."""
-        cfg = self.cfg
-        fake_hand, fake_typed = self.to_hand(typed), self.to_typed(hand)
-        hand_scores = self.d_hand(fake_hand)  # (B, 1, 3, 3) with 3 patch layers
-        out = {
-            "fake_hand": fake_hand,
-            "fake_typed": fake_typed,
-            "fake_logits": hand_scores.detach(),
-            "adversarial": lsgan_g_loss(hand_scores) + lsgan_g_loss(self.d_typed(fake_typed)),
-            "cycle": cycle_loss(typed, self.to_typed(fake_hand)) + cycle_loss(hand, self.to_hand(fake_typed)),
-            # Both data sets are labelled: the source digit's own label, never a pairing.
-            "semantic": semantic_loss(self.guide(fake_hand), typed_labels)
-            + semantic_loss(self.guide(fake_typed), hand_labels),
-        }
-        total = out["adversarial"] + cfg.cycle_lambda * out["cycle"] + cfg.semantic_lambda * out["semantic"]
-        if cfg.identity_lambda > 0:
-            out["identity"] = identity_loss(hand, self.to_hand(hand)) + identity_loss(
-                typed, self.to_typed(typed)
-            )
-            total = total + cfg.identity_lambda * out["identity"]
-        out["g_loss"] = total
-        return out
-
     def step(self, hand: torch.Tensor, hand_labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One generator update (both directions), then one update of both discriminators on
         real digits and pooled translations. ``hand`` (B, 1, 28, 28) in [-1, 1]."""
@@ -147,7 +118,8 @@ class CycleFamily:
         typed, typed_labels = self.typed_batch(hand.shape[0])
         set_requires_grad(self.d_params, False)
         with self.arith.autocast():
-            out = self.generator_losses(typed, typed_labels, hand, hand_labels)
+            nets = (self.to_hand, self.to_typed, self.d_hand, self.d_typed, self.guide)
+            out = generator_losses(self.cfg, nets, typed, typed_labels, hand, hand_labels)
         self.opt_g.zero_grad()
         out["g_loss"].backward()
         self.opt_g.step()
@@ -155,12 +127,8 @@ class CycleFamily:
 
         fake_hand, fake_typed = out.pop("fake_hand").detach(), out.pop("fake_typed").detach()
         # the pools see the global batch in order on every rank (as one process's would)
-        pooled_hand = self.arith.input(
-            distributed.local_rows(self.pool_hand.query(distributed.gather_rows(fake_hand)))
-        )
-        pooled_typed = self.arith.input(
-            distributed.local_rows(self.pool_typed.query(distributed.gather_rows(fake_typed)))
-        )
+        pooled_hand = self.arith.input(self.pool_hand.query_global(fake_hand))
+        pooled_typed = self.arith.input(self.pool_typed.query_global(fake_typed))
         with self.arith.autocast():
             real_logits = self.d_hand(hand)
             d_loss = lsgan_d_loss(real_logits, self.d_hand(pooled_hand)) + lsgan_d_loss(
@@ -173,14 +141,7 @@ class CycleFamily:
         for name, net in ((TO_HANDWRITTEN, self.to_hand), (TO_TYPED, self.to_typed)):
             self.emas[name].update(net)
         detached = {k: v.detach() for k, v in out.items()}
-        return {
-            **detached,
-            "d_loss": d_loss.detach(),
-            "real_logits": real_logits.detach(),
-            "fake": fake_hand,
-        }
-
-    # --- what the loop asks of every family -----------------------------------------------
+        return {**detached, "d_loss": d_loss.detach(), "real_logits": real_logits.detach(), "fake": fake_hand}
 
     def scalars(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
         """The tutorial's four numbers (D(x), D(G(z)): the handwriting discriminator's mean

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from digitgan.basics import distributed
+from digitgan.config.train_config import TrainConfig
 
 
 def lsgan_d_loss(real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
@@ -85,6 +89,11 @@ class ImagePool:
                 out.append(image)
         return torch.stack(out)
 
+    def query_global(self, batch: torch.Tensor) -> torch.Tensor:
+        """:meth:`query` under torchrun: the pool sees the global batch in order on every
+        rank (as one process's would), and each rank gets its own slice back."""
+        return distributed.local_rows(self.query(distributed.gather_rows(batch)))
+
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         images = torch.stack(self.images) if self.images else torch.zeros(0)
         return {f"{prefix}.images": images.cpu(), f"{prefix}.rng": self.generator.get_state()}
@@ -95,3 +104,30 @@ class ImagePool:
         images = tensors[f"{prefix}.images"].to(device)
         self.images = [image.clone() for image in images] if images.numel() else []
         self.generator.set_state(tensors[f"{prefix}.rng"])
+
+
+def generator_losses(
+    cfg: TrainConfig, nets: tuple[nn.Module, ...], typed, typed_labels, hand, hand_labels
+) -> dict:
+    """Every loss of CycleGAN's generator update, both directions, weighted by the run's
+    lambdas into ``g_loss``; the translations under ``fake_*``. ``nets``: typed -> hand,
+    hand -> typed, the two discriminators and the guide classifier."""
+    to_hand, to_typed, d_hand, d_typed, guide = nets
+    fake_hand, fake_typed = to_hand(typed), to_typed(hand)
+    hand_scores = d_hand(fake_hand)  # (B, 1, 3, 3) with 3 patch layers
+    out = {
+        "fake_hand": fake_hand,
+        "fake_typed": fake_typed,
+        "fake_logits": hand_scores.detach(),
+        "adversarial": lsgan_g_loss(hand_scores) + lsgan_g_loss(d_typed(fake_typed)),
+        "cycle": cycle_loss(typed, to_typed(fake_hand)) + cycle_loss(hand, to_hand(fake_typed)),
+        # Both data sets are labelled: the source digit's own label, never a pairing.
+        "semantic": semantic_loss(guide(fake_hand), typed_labels)
+        + semantic_loss(guide(fake_typed), hand_labels),
+    }
+    total = out["adversarial"] + cfg.cycle_lambda * out["cycle"] + cfg.semantic_lambda * out["semantic"]
+    if cfg.identity_lambda > 0:
+        out["identity"] = identity_loss(hand, to_hand(hand)) + identity_loss(typed, to_typed(typed))
+        total = total + cfg.identity_lambda * out["identity"]
+    out["g_loss"] = total
+    return out

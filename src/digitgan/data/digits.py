@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from digitgan.data.datasets import DATASETS, DatasetSpec
 from digitgan.basics.errors import UserError
-from digitgan.data.idx import ALL_FILES, SPLIT_FILES, parse_idx
 from digitgan.basics.images import to_model_range
+from digitgan.data.datasets import DATASETS, DatasetSpec
+from digitgan.data.idx import ALL_FILES, SPLIT_FILES, parse_idx
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 from digitgan.basics.errors import UserError
 from digitgan.basics.files import atomic_write_bytes
 from digitgan.basics.images import grid_png_bytes
+from digitgan.config.train_config import TrainConfig
 from digitgan.evaluation.scores import ROWS
 from digitgan.models.draw import generate
 from digitgan.runs.checkpoint import load_config, load_generator
@@ -94,47 +95,44 @@ def metrics_section(path: Path) -> str:
         ) from exc
 
 
-def write_report(run_dir: str | Path) -> Path:
-    run_dir = require_run_dir(run_dir)
-    cfg = load_config(run_dir / "config.json")
-    cyclegan = cfg.family == "cyclegan"
-    G = None if cyclegan else load_generator(run_dir)[0]
-    parts = [f"<h1>digitgan run {html.escape(run_dir.name)}</h1>"]
-
-    metrics_path = run_dir / "metrics.json"
-    parts.append("<h2>Metrics</h2>")
-    if metrics_path.is_file():
-        parts.append(metrics_section(metrics_path))
-    else:
-        parts.append(f"<p>Not evaluated yet: <code>digitgan evaluate {html.escape(str(run_dir))}</code>.</p>")
-
-    parts.append("<h2>Samples</h2><div class=row>")
+def _sample_figures(run_dir: Path, cfg: TrainConfig) -> list[str]:
+    """The last fixed-noise grid, a row per digit for a conditional run, the progress GIF."""
+    figures = []
     grids = sorted((run_dir / "samples").glob("fixed-*.png"))
     if grids:
-        parts.append(
-            _figure(
-                grids[-1].read_bytes(),
-                "image/png",
-                ("held-out typed digits above their translation" if cyclegan else "fixed noise")
-                + f", epoch {int(grids[-1].stem[6:])}",
-                302,
-            )
-        )
+        what = "held-out typed digits above their translation" if cfg.family == "cyclegan" else "fixed noise"
+        caption = f"{what}, epoch {int(grids[-1].stem[6:])}"
+        figures.append(_figure(grids[-1].read_bytes(), "image/png", caption, 302))
     if cfg.conditional:
         import torch
 
         labels = torch.arange(10).repeat_interleave(10)
-        images = generate(G, 100, seed=0, latent_dim=cfg.latent_dim, labels=labels)
-        parts.append(_figure(grid_png_bytes(images, nrow=10), "image/png", "one row per digit, 0 to 9", 302))
+        images = generate(load_generator(run_dir)[0], 100, seed=0, latent_dim=cfg.latent_dim, labels=labels)
+        figures.append(
+            _figure(grid_png_bytes(images, nrow=10), "image/png", "one row per digit, 0 to 9", 302)
+        )
     gif = run_dir / "progress.gif"
     if not gif.is_file():
         progress_gif(run_dir)
     if gif.is_file():
-        parts.append(
+        figures.append(
             _figure(gif.read_bytes(), "image/gif", "training progress, fixed noise every epoch", 302)
         )
-    parts.append("</div>")
+    return figures
 
+
+def write_report(run_dir: str | Path) -> Path:
+    """RUN/report.html: the run's metrics, samples, progress, curves and config in one
+    self-contained page (every image inline)."""
+    run_dir = require_run_dir(run_dir)
+    cfg = load_config(run_dir / "config.json")
+    parts = [f"<h1>digitgan run {html.escape(run_dir.name)}</h1>", "<h2>Metrics</h2>"]
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.is_file():
+        parts.append(metrics_section(metrics_path))
+    else:
+        parts.append(f"<p>Not evaluated yet: <code>digitgan evaluate {html.escape(str(run_dir))}</code>.</p>")
+    parts += ["<h2>Samples</h2><div class=row>", *_sample_figures(run_dir, cfg), "</div>"]
     curve_png = run_dir / "curves.png"
     if not curve_png.is_file() and (run_dir / "stats.jsonl").is_file():
         curves(run_dir)
@@ -143,7 +141,6 @@ def write_report(run_dir: str | Path) -> Path:
             "<h2>Training curves</h2>"
             + _figure(curve_png.read_bytes(), "image/png", "losses, D's outputs, FID and IS")
         )
-
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>"
         for k, v in sorted(cfg.to_dict().items())

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digitgan.fast import switch
+
 
 class ProductConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (groups 1, dilation 1, no output padding) whose forward is a
@@ -28,7 +30,8 @@ class ProductConvTranspose2d(nn.ConvTranspose2d):
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if (
-            output_size is not None
+            not switch.enabled()
+            or output_size is not None
             or self.groups != 1
             or self.dilation != (1, 1)
             or self.output_padding != (0, 0)
@@ -82,7 +85,7 @@ class LayoutFlatten(nn.Flatten):
     kernels on two layouts at once (the LeakyReLU before this) take 10-20x as long."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.start_dim, self.end_dim) == (1, -1) and is_channels_last(x):
+        if switch.enabled() and (self.start_dim, self.end_dim) == (1, -1) and is_channels_last(x):
             return _FlattenNHWC.apply(x)
         return super().forward(x)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from digitgan.fast import switch
+
 TINY = torch.finfo(torch.float32).tiny
 
 
@@ -47,5 +49,8 @@ class _BatchSpread(torch.autograd.Function):
 
 def batch_spread(h: torch.Tensor) -> torch.Tensor:
     """The mean over features of their standard deviation (biased) over the batch, a scalar
-    in fp32 (fp64 for fp64 input), for h of shape (B, F)."""
+    in fp32 (fp64 for fp64 input), for h of shape (B, F). With the fast paths off
+    (fast/switch.py): ``torch.std`` through autograd."""
+    if not switch.enabled():
+        return h.to(torch.promote_types(h.dtype, torch.float32)).std(0, correction=0).mean()
     return _BatchSpread.apply(h)

@@ -15,9 +15,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from digitgan.config.train_config import TrainConfig
 from digitgan.basics.errors import UserError
 from digitgan.basics.files import atomic_write_bytes
+from digitgan.config.train_config import TrainConfig
 from digitgan.runs.run_folder import require_run_dir
 
 

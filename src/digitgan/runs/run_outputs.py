@@ -16,12 +16,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from digitgan.basics import distributed
-from digitgan.config.train_config import TrainConfig
 from digitgan.basics.files import atomic_write_bytes
 from digitgan.basics.images import grid_png_bytes
-from digitgan.config.presets import make_config
-from digitgan.runs.run_folder import AppendFile, Discard, RunLog
 from digitgan.config.fields import flag_name, flagged
+from digitgan.config.presets import make_config
+from digitgan.config.train_config import TrainConfig
+from digitgan.runs.run_folder import AppendFile, Discard, RunLog
 
 TUTORIAL_SCALARS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
 
@@ -128,7 +128,9 @@ def start_lines(
 ) -> list[str]:
     """The lines a run opens its log with: where it goes (or resumes ``resumed_at``), the run
     in a line, its length in ``steps`` per epoch on ``data``, the processes under torchrun."""
-    lines = [f"digitgan: resuming {run_dir} {resumed_at}" if resumed_at else f"digitgan: run folder {run_dir}"]
+    lines = [
+        f"digitgan: resuming {run_dir} {resumed_at}" if resumed_at else f"digitgan: run folder {run_dir}"
+    ]
     lines += [f"digitgan: note: {note}"] if note else []
     lines.append(f"digitgan: {describe_choices(cfg)} (every setting: {run_dir / 'config.json'})")
     lines.append(

@@ -1,6 +1,7 @@
 """Which GANs take the hand-written step of fast/mlp_step.py: the tutorial's own (MLP G and D
 of its exact layers, BCE without label smoothing, one D update per G update, no
-conditioning). Anything else trains through autograd.
+conditioning), while the fast paths are on (fast/switch.py). Anything else trains through
+autograd.
 
     python -c "from digitgan.config.presets import make_config; from digitgan.training.gan_family import GanFamily; import torch; print(GanFamily(make_config('seed'), torch.device('cpu')).fast_step)"
 """
@@ -14,6 +15,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from digitgan.config.train_config import TrainConfig
+from digitgan.fast import switch
 from digitgan.fast.adam import LeanAdam
 from digitgan.fast.mlp_step import MLPGANStep
 from digitgan.models.networks import MLPDiscriminator, MLPGenerator
@@ -52,7 +54,8 @@ def fast_step_for(
 ) -> MLPGANStep | None:
     """An :class:`MLPGANStep` when (G, D, objective) is the tutorial's GAN, else ``None``."""
     if not (
-        type(G) is MLPGenerator
+        switch.enabled()
+        and type(G) is MLPGenerator
         and type(D) is MLPDiscriminator
         and G.embed is None
         and D.embed is None

@@ -50,12 +50,16 @@ OPTIONS: dict[str, dict] = {
     "bf16 + channels_last": {**BF16, **NHWC},
     "torch.compile (fp32)": {**FP32, **NCHW, "compile": True},
     "bf16 + channels_last, batch x2": {**BF16, **NHWC, "batch": 2},
+    "channels_last, batch x2": {**FP32, **NHWC, "batch": 2},  # where bf16 is not native
     # other shapes of the GAN family's networks (issue 13: a cheaper architecture at the same quality)
     "bf16, D width 48": {**BF16, **NCHW, "d_width": 48},
     "bf16, G width 24, D width 48": {**BF16, **NCHW, "hidden_dim": 24, "d_width": 48},
+    "D width 48": {**FP32, **NCHW, "d_width": 48},
+    "G width 24, D width 48": {**FP32, **NCHW, "hidden_dim": 24, "d_width": 48},
     # one G forward a step: G learns from the D step's fakes (--shared-fakes)
     "bf16 + channels_last, shared fakes": {**BF16, **NHWC, "shared_fakes": True},
     "bf16, shared fakes": {**BF16, **NCHW, "shared_fakes": True},
+    "channels_last, shared fakes": {**FP32, **NHWC, "shared_fakes": True},
     # a hidden fully-connected layer in D (--d-hidden)
     "bf16 + channels_last, D hidden 256": {**BF16, **NHWC, "d_hidden": 256},
     "channels_last, D hidden 256": {**FP32, **NHWC, "d_hidden": 256},  # where bf16 is not native

@@ -4,6 +4,7 @@ $DIGITGAN_TEST_DATA); nothing is ever downloaded during tests."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,35 @@ RAW_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    # Started in the background, or as a pytest-xdist worker: SIGINT is ignored here, and
+    # every command a test starts would inherit that. The tests that press Ctrl-C need it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+MAX_WORKERS = 4  # each worker trains its own copy of the session's runs (preset_runs, ...)
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist (-n auto) every worker is a process of its own: the cores are shared
+    # out between them, for the commands they start too, so that they do not fight for them.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """-n auto: a worker per core, at most MAX_WORKERS."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The long tests (marker ``slow``) first: under pytest-xdist they then run beside the
+    short ones, instead of alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)

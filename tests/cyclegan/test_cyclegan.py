@@ -26,9 +26,12 @@ from digitgan.runs.checkpoint import load_state
 from digitgan.runs.run_folder import Interrupted
 from digitgan.training.loop import train
 
-pytestmark = pytest.mark.skipif(
-    not typed.installed_fonts(), reason=f"no fonts installed (.ci/run installs: {typed.PACKAGES})"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not typed.installed_fonts(), reason=f"no fonts installed (.ci/run installs: {typed.PACKAGES})"
+    ),
+    pytest.mark.xdist_group("cyclegan-run"),  # one worker trains the module's run once
+]
 
 WEIGHTS = ("to_handwritten", "to_typed", "D_handwritten", "D_typed", "to_handwritten_ema", "to_typed_ema")
 
@@ -217,19 +220,24 @@ def test_translate_keeps_labels_and_refuses_other_runs(cycle_run, tiny_run, tmp_
     assert code == 2 and "invalid choice: 'fonts'" in err
 
 
+@pytest.mark.slow
 def test_evaluate_measures_both_directions_beside_untranslated_and_floor(
     cycle_run, data_root, tmp_path, capsys, tiny_mnist_evaluator
 ):
     import json
 
-    evaluator = tiny_mnist_evaluator
-    out = tmp_path / "metrics.json"
+    from digitgan.cli.main import build_parser
+
+    # --n's default (10,000) takes a minute here; 2,000 follows the same path, and the default
+    # is the parser's (every held-out typed digit, up to it, and 10,000 handwritten ones)
+    assert build_parser().parse_args(["evaluate", "RUN"]).n == 10_000
+    evaluator, out = tiny_mnist_evaluator, tmp_path / "metrics.json"
     args = ["evaluate", cycle_run.run_dir, "--evaluator", evaluator, "--data-root", data_root, "--out", out]
-    code, stdout, _ = _cli(args, capsys)
+    code, stdout, _ = _cli([*args, "--n", "2000"], capsys)
     assert code == 0 and "typed -> handwritten" in stdout and "handwritten -> typed" in stdout
     report = json.loads(out.read_text())
-    typed_test = len(load_dataset("typed", None, "test"))  # every held-out digit, up to 10,000
-    for key, n in (("typed_to_handwritten", min(typed_test, 10_000)), ("handwritten_to_typed", 10_000)):
+    typed_test = len(load_dataset("typed", None, "test"))  # every held-out digit, up to --n
+    for key, n in (("typed_to_handwritten", min(typed_test, 2000)), ("handwritten_to_typed", 2000)):
         d = report[key]
         assert d["n"] == n
         gap = (d["untranslated"]["fid"] - d["translated"]["fid"]) / (

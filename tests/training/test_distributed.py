@@ -138,6 +138,7 @@ def coupled_gradients(data_root, tmp_path_factory) -> dict[str, dict]:
     return {way: ddp_gradients(tmp / way, BATCH_COUPLED, data_root, slices) for way, slices in ways.items()}
 
 
+@pytest.mark.xdist_group("coupled-gradients")  # one worker computes the module fixture once
 @pytest.mark.parametrize("preset", BATCH_COUPLED)
 def test_batch_statistics_are_per_rank(preset, coupled_gradients):
     """On CPU there is no SyncBatchNorm: each rank's BatchNorm (dcgan's D and every conv G)

@@ -216,6 +216,7 @@ def _wait_until_training(proc: subprocess.Popen, prefix: str = "Epoch [") -> Non
     raise AssertionError(f"the process ended (status {proc.wait()}) before it trained")
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
     """Kill a training process with SIGKILL at random moments once it is training (saves are
     slowed so that some kills land inside one), resume each time, and finish with a loadable
@@ -265,6 +266,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
     assert 1 <= (run / "log.txt").read_text().count("digitgan: resuming") <= 4
 
 
+@pytest.mark.slow
 def test_sigterm_then_resume_in_a_fresh_process_gives_the_same_bytes(tmp_path, data_root):
     """The README's promise as a user meets it: SIGTERM at step 13 saves the state and exits
     143; `digitgan train --resume` in a new process finishes with weight files byte for byte

@@ -135,6 +135,7 @@ def main() -> None:
     p.add_argument("--data-root", default="../shared/data")
     p.add_argument("--steps", type=int, default=300, help="steps per timed run")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    p.add_argument("--warmup", type=int, default=20, help="untimed steps of each loop first")
     p.add_argument("--memory-epochs", type=int, default=3, help="seed epochs over which memory is tracked")
     p.add_argument("--device", default="cpu", help="cpu or cuda: where every loop runs")
     p.add_argument("--json", type=Path, default=Path("bench/results/throughput.json"))
@@ -168,7 +169,7 @@ def main() -> None:
     # the step would cost if nothing else took any time.
     kernels = {"seed": seed.step_kernels(), "dcgan": dcgan.step_kernels()}
     for loop in loops.values():
-        loop.run(20)  # warm-up
+        loop.run(args.warmup)
     times: dict[str, list[float]] = {name: [] for name in loops}
     kernel_times: dict[str, list[float]] = {"seed": [], "dcgan": []}
     for r in range(args.rounds):

@@ -44,7 +44,7 @@ def seed_step_flops(batch: int = 100, latent: int = 64, hidden: int = 256, image
 @pytest.mark.slow
 def test_throughput_benchmark(tmp_path, data_root):
     out = tmp_path / "throughput.json"
-    args = ["--steps", "5", "--rounds", "1", "--memory-epochs", "1", "--json", str(out)]
+    args = ["--steps", "5", "--rounds", "1", "--warmup", "2", "--memory-epochs", "1", "--json", str(out)]
     run_bench("throughput.py", "--data-root", str(data_root), *args)
     result = json.loads(out.read_text())
     rows = result["presets"]

@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "DIGITGAN_NO_DOWNLOAD": "1"}
 LR = 2e-4
 
+pytestmark = pytest.mark.slow  # every test starts torchrun and its processes
+
 
 def torchrun(
     *args: str, nproc: int = 2, launcher: tuple[str, ...] = ("--standalone",)
@@ -129,27 +131,20 @@ def test_wgan_gp_gradient_penalty_averages_as_one_process(data_root, tmp_path):
 BATCH_COUPLED = ["dcgan", "wgan-gp", "cdcgan", "scdcgan"]
 
 
-@pytest.fixture(scope="module")
-def coupled_gradients(data_root, tmp_path_factory) -> dict[str, dict]:
-    """BATCH_COUPLED's first gradients under 2 ranks, one process playing 2 ranks, and one
-    process on the whole batch."""
-    tmp = tmp_path_factory.mktemp("coupled")
-    ways = {"two": 0, "reference": 2, "whole": 1}
-    return {way: ddp_gradients(tmp / way, BATCH_COUPLED, data_root, slices) for way, slices in ways.items()}
-
-
-@pytest.mark.xdist_group("coupled-gradients")  # one worker computes the module fixture once
-@pytest.mark.parametrize("preset", BATCH_COUPLED)
-def test_batch_statistics_are_per_rank(preset, coupled_gradients):
+def test_batch_statistics_are_per_rank(data_root, tmp_path):
     """On CPU there is no SyncBatchNorm: each rank's BatchNorm (dcgan's D and every conv G)
     normalises over its own slice, and so does every other batch coupling: minibatch
     standard deviation (cdcgan, scdcgan) and mode-seeking pairs (scdcgan, in G's update).
     D's and G's first gradients under 2 processes are exactly those of one process applying
-    the networks to each slice in turn and averaging, and not the full batch's."""
-    two, reference, whole = (coupled_gradients[way][preset] for way in ("two", "reference", "whole"))
-    scale = max(g.abs().max() for g in reference.values())
-    assert max((two[k] - reference[k]).abs().max() for k in two) <= 2e-5 * scale
-    assert max((two[k] - whole[k]).abs().max() for k in two) > 1e-3 * scale
+    the networks to each slice in turn and averaging, and not the full batch's. (One test for
+    BATCH_COUPLED: their gradients come from the same three runs.)"""
+    ways = {"two": 0, "reference": 2, "whole": 1}
+    grads = {way: ddp_gradients(tmp_path / way, BATCH_COUPLED, data_root, n) for way, n in ways.items()}
+    for preset in BATCH_COUPLED:
+        two, reference, whole = (grads[way][preset] for way in ways)
+        scale = max(g.abs().max() for g in reference.values())
+        assert max((two[k] - reference[k]).abs().max() for k in two) <= 2e-5 * scale, preset
+        assert max((two[k] - whole[k]).abs().max() for k in two) > 1e-3 * scale, preset
 
 
 def test_sigterm_to_one_rank_stops_both_then_resume_on_one(data_root, tmp_path):

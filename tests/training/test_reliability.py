@@ -232,7 +232,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, data_root):
     run = tmp_path / "runs" / "00001-seed"
     rng = random.Random(0)
     command = first
-    for attempt in range(4):
+    for attempt in range(3):
         proc = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )

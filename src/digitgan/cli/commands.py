@@ -30,17 +30,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from digitgan.basics.device import resolve_device
-    from digitgan.generation.sampling import check_sample_request, requested_labels, write_samples
-    from digitgan.models.draw import generate
-    from digitgan.runs.checkpoint import load_generator
+    from digitgan.api.generator import Generator
+    from digitgan.generation.sampling import check_sample_request, write_samples
 
     n = args.n * 10 if args.per_digit else args.n
     check_sample_request(args.n, args.out, args.per_digit, args.force)
-    device = resolve_device(args.device)
-    G, cfg = load_generator(args.run_dir, device, use_ema=not args.raw, truncation=args.truncation)
-    labels, nrow = requested_labels(cfg, args.n, args.digit, args.per_digit, name=str(args.run_dir))
-    images = generate(G, n, args.seed, cfg.latent_dim, labels, as_uint8=args.out.suffix == ".npz")
+    generator = Generator.from_run(args.run_dir, args.device, args.raw, args.truncation)
+    generator.name = str(args.run_dir)  # errors name the folder as typed
+    as_uint8 = args.out.suffix == ".npz"
+    images, labels, nrow = generator.draw(args.n, args.digit, args.seed, args.per_digit, as_uint8)
     write_samples(images, args.out, labels, nrow=nrow or None)
     print(f"digitgan: wrote {n} digits to {args.out}")
 
@@ -108,8 +106,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import time
 
     from digitgan.basics.files import atomic_write_bytes
-    from digitgan.evaluation.classifier import ensure_evaluator
-    from digitgan.evaluation.scores import floor, format_table, reference, score_images
+    from digitgan.evaluation.scores import format_table, score_against_floor
     from digitgan.runs.checkpoint import is_cyclegan_run
 
     start = time.perf_counter()
@@ -122,11 +119,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         check_cas_request(args, labels)  # before anything is scored or trained
     if out is not None:
         check_output_file(out, "--out", (".json",), args.force or args.out is None)
-    evaluator = ensure_evaluator(args.evaluator, data_root, dataset=dataset)
-    ref = reference(evaluator, data_root)
+    metrics, floor_metrics, evaluator = score_against_floor(
+        images, labels, data_root, dataset, args.evaluator, args.seed
+    )
     n = images.shape[0]
-    metrics = score_images(images, evaluator, ref, labels=labels, seed=args.seed)
-    floor_metrics = floor(ref, n)
     print(format_table(metrics, floor_metrics, about["name"]))
     cas = None
     if args.cas:
@@ -145,12 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             **about["source"],
             "dataset": dataset,
             "n": n,
-            "evaluator": {
-                "dataset": evaluator.dataset,
-                "path": str(evaluator.path),
-                "accuracy": evaluator.accuracy,
-                "md5": evaluator.digest,
-            },
+            "evaluator": evaluator.describe(),
             "metrics": metrics,
             "real_floor": floor_metrics,
             "seconds": seconds,

@@ -75,6 +75,15 @@ class Evaluator:
     digest: str  # md5 of the weights: keys the cached real-data statistics
     dataset: str = "mnist"  # what it classifies: a run is measured only by its own dataset's
 
+    def describe(self) -> dict:
+        """What a metrics report says of the evaluator it was measured with."""
+        return {
+            "dataset": self.dataset,
+            "path": str(self.path),
+            "accuracy": self.accuracy,
+            "md5": self.digest,
+        }
+
     @torch.no_grad()
     def embed(self, images_u8: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 digits (N, 28, 28) -> (features (N, 128) float64, probabilities (N, 10) float64)."""

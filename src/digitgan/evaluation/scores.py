@@ -103,6 +103,24 @@ def score_images(
     return all_metrics(features, probs, ref.test_features[:n], labels=labels, seed=seed)
 
 
+def score_against_floor(
+    images_u8: torch.Tensor,
+    labels: torch.Tensor | None,
+    data_root,
+    dataset: str,
+    evaluator_path=None,
+    seed: int = 0,
+) -> tuple[dict, dict, Evaluator]:
+    """Every metric of uint8 digits (N, 28, 28), the real-data floor at the same N, and the
+    evaluator that measured both (``dataset``'s, trained and cached if missing)."""
+    from digitgan.evaluation.classifier import ensure_evaluator
+
+    evaluator = ensure_evaluator(evaluator_path, data_root, dataset=dataset)
+    ref = reference(evaluator, data_root)
+    metrics = score_images(images_u8, evaluator, ref, labels=labels, seed=seed)
+    return metrics, floor(ref, images_u8.shape[0]), evaluator
+
+
 def quick_scores(images_u8: torch.Tensor, evaluator: Evaluator, ref: Reference) -> dict:
     """FID and IS only: cheap enough to run during training."""
     features, probs = evaluator.embed(images_u8)

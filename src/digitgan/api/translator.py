@@ -1,0 +1,67 @@
+"""A trained CycleGAN (typed <-> handwritten digits), as the Python API hands it out.
+
+    >>> t = digitgan.load("runs/00001-cyclegan")    # doctest: +SKIP
+    >>> t.handwrite("2026").save("2026.png")         # doctest: +SKIP
+    >>> hand = t.translate(typed_digits, to="handwritten")   # doctest: +SKIP
+
+``handwrite`` draws what ``digitgan handwrite`` writes, and ``translate`` returns what
+``digitgan translate`` writes: the commands call these.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from digitgan.basics.errors import UserError
+from digitgan.cyclegan.translation import DIRECTIONS, handwriting_png, load_translator, translate
+
+
+class Translator:
+    """Both directions of a cyclegan run: ``to`` handwritten and ``to`` typed.
+
+    >>> t = digitgan.load("runs/00001-cyclegan")   # doctest: +SKIP
+    >>> t.translate(t.translate(digits, to="typed"), to="handwritten")   # doctest: +SKIP
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir, self.name = Path(run_dir), Path(run_dir).name
+        self._nets: dict[str, torch.nn.Module] = {}
+
+    def __repr__(self) -> str:
+        return f"<digitgan.Translator {self.name}: typed <-> handwritten>"
+
+    def net(self, to: str) -> torch.nn.Module:
+        """The network that translates into ``to``, loaded once."""
+        if to not in DIRECTIONS:
+            raise UserError(f"to must be handwritten or typed, got {to!r}")
+        if to not in self._nets:
+            self._nets[to] = load_translator(self.run_dir, to)[0]
+        return self._nets[to]
+
+    def handwrite_png(
+        self, text: str, font: str | None = None, seed: int = 0, compare: bool = False
+    ) -> bytes:
+        """The PNG of :meth:`handwrite`, as ``digitgan handwrite`` writes it."""
+        return handwriting_png(self.net("handwritten"), text, font, seed, compare)[0]
+
+    def handwrite(
+        self, text: str, font: str | None = None, seed: int = 0, compare: bool = False
+    ) -> Image.Image:
+        """``text`` (digits and spaces) printed in a held-out font (or ``font``) and written by
+        hand; the printed line above it with ``compare``.
+
+        >>> digitgan.load("cyclegan").handwrite("2026")   # doctest: +SKIP
+        """
+        return Image.open(io.BytesIO(self.handwrite_png(text, font, seed, compare)))
+
+    def translate(self, images: np.ndarray, to: str = "handwritten") -> np.ndarray:
+        """uint8 digits (N, 28, 28), 0 the background, into ``to``: uint8 (N, 28, 28)."""
+        array = np.asarray(images)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != (28, 28):
+            raise UserError(f"images must be uint8 N x 28 x 28, got {array.dtype} {array.shape}")
+        return translate(self.net(to), torch.from_numpy(array)).numpy()

@@ -27,13 +27,13 @@ class DatasetSpec:
     torchvision_class: str | None  # used only to download
     system_dir: str | None  # where a Debian package installs the files, if any
     md5: dict[str, str] | None
-    make: Callable[[], dict[str, Path]] | None = None  # makes the four files (in the cache)
+    make: Callable[[str | None], dict[str, Path]] | None = None  # makes a split's files (None: all)
 
 
-def _typed_files() -> dict[str, Path]:
+def _typed_files(split: str | None) -> dict[str, Path]:
     from digitgan.data.typed import typed_files  # fonts and Pillow's renderer: only when asked for
 
-    return typed_files()
+    return typed_files(split=split)
 
 
 DATASETS: dict[str, DatasetSpec] = {

@@ -58,13 +58,14 @@ def _find(directory: Path, name: str) -> Path | None:
     return None
 
 
-def locate_files(name: str, root: Path, download: bool = True) -> dict[str, Path]:
-    """Paths of the four IDX files of dataset ``name``, downloading them if allowed and needed."""
+def locate_files(name: str, root: Path, download: bool = True, split: str | None = None) -> dict[str, Path]:
+    """Paths of the four IDX files of dataset ``name``, downloading them if allowed and needed
+    (a data set digitgan makes itself makes only ``split``'s two, when one is named)."""
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     spec = DATASETS[name]
     if spec.make is not None:
-        return spec.make()
+        return spec.make(split)
     raw = root / spec.folder / "raw"
     search = [raw] + ([Path(spec.system_dir)] if spec.system_dir else [])
     for directory in search:
@@ -152,7 +153,7 @@ def load_dataset(
     """Read and validate one split into memory. Raises :class:`UserError` on any bad file."""
     if split not in SPLIT_FILES:
         raise UserError(f"unknown split {split!r}; choose train or test")
-    files = locate_files(name, resolve_data_root(data_root), download=download)
+    files = locate_files(name, resolve_data_root(data_root), download=download, split=split)
     image_name, label_name = SPLIT_FILES[split]
     image_path, label_path = files[image_name], files[label_name]
     image_bytes, label_bytes = _read(image_path), _read(label_path)

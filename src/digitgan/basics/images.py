@@ -16,6 +16,18 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 
+def check_digits(images: np.ndarray, what: str = "digits") -> np.ndarray:
+    """``images`` as MNIST's files hold digits, uint8 (N, 28, 28) with 0 the background, or
+    the one-line error naming what they are instead."""
+    from digitgan.basics.errors import UserError
+
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise UserError(
+            f"{what} must be uint8 N x 28 x 28 (0 = background), got {images.dtype} {images.shape}"
+        )
+    return images
+
+
 def to_model_range(batch_u8: torch.Tensor) -> torch.Tensor:
     """uint8 (B, ...) -> float32 in [-1, 1], the same arithmetic as the tutorial's
     ``ToTensor()`` (x / 255) followed by ``Normalize(mean=0.5, std=0.5)`` ((x - 0.5) / 0.5)."""

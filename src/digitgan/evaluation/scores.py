@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save
 
 from digitgan.basics.errors import UserError
 from digitgan.basics.files import atomic_write_bytes, cache_dir
+from digitgan.basics.images import check_digits
 from digitgan.data.digits import load_dataset
 from digitgan.evaluation.classifier import Evaluator
 from digitgan.evaluation.metrics import all_metrics, fid, inception_score
@@ -169,10 +170,7 @@ def load_samples(path: Path, min_n: int = MIN_N) -> tuple[torch.Tensor, torch.Te
         raise
     except Exception as exc:  # noqa: BLE001 - zip, header or pickle errors all mean: unreadable
         raise UserError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})") from exc
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise UserError(
-            f"{path}: 'images' is {images.dtype} {images.shape}; expected uint8 N x 28 x 28 (0 = background)"
-        )
+    check_digits(images, f"{path}: 'images'")
     if not min_n <= images.shape[0] <= MAX_N:
         raise UserError(f"{path} holds {images.shape[0]:,} digits; give between {min_n} and {MAX_N:,}")
     label_tensor = None

@@ -120,6 +120,10 @@ def requested_labels(
     """What a request for ``n`` digits draws, for ``digitgan sample`` and the server alike:
     (labels or None, grid columns or 0 for square-ish). ``digit``: n of that digit;
     ``per_digit``: one row of n per digit 0-9; neither: balanced digits (conditional runs)."""
+    if digit is not None and (isinstance(digit, bool) or digit not in range(10)):
+        raise UserError(f"the digit must be a whole number 0-9, got {digit!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError(f"n must be a whole number of digits, 1 or more, got {n!r}")
     if (digit is not None or per_digit) and not cfg.conditional:
         raise UserError(
             f"{name} is an unconditional run ({cfg.preset}): it cannot choose digits; "

@@ -1,8 +1,10 @@
 """digitgan: generative adversarial networks that draw handwritten digits.
 
     >>> import digitgan
-    >>> g = digitgan.load("runs/00002-cdcgan")         # doctest: +SKIP
-    >>> g.grid(digit=7).save("sevens.png")              # doctest: +SKIP
+    >>> g = digitgan.load("cdcgan")              # a model that ships with digitgan
+    >>> g.sample(64, digit=7).shape              # 64 sevens, uint8, as MNIST's files hold them
+    (64, 28, 28)
+    >>> g.grid(digit=7).save("sevens.png")       # doctest: +SKIP
     >>> digitgan.evaluate(g, n=2000)["metrics"]["fid"]  # doctest: +SKIP
 
 The names below load when first used, so that ``import digitgan`` (and ``digitgan --help``)

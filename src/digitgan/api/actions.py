@@ -17,6 +17,7 @@ import torch
 
 from digitgan.api.generator import Generator
 from digitgan.basics.errors import UserError
+from digitgan.basics.images import check_digits
 
 
 def train(preset: str = "seed", progress: bool = False, quiet: bool = False, **settings: Any) -> Path:
@@ -55,12 +56,10 @@ def evaluate(
     from digitgan.models.draw import sample_labels
 
     if isinstance(model, np.ndarray):
-        if model.dtype != np.uint8 or model.ndim != 3 or model.shape[1:] != (28, 28):
-            raise UserError(f"digits must be uint8 N x 28 x 28, got {model.dtype} {model.shape}")
-        images, dataset = torch.from_numpy(model), "mnist"
+        images, dataset = torch.from_numpy(check_digits(model)), "mnist"
         given = None if labels is None else torch.as_tensor(labels)
     else:
-        generator = model if isinstance(model, Generator) else Generator.from_run(model)
+        generator = model if isinstance(model, Generator) else load_generator_of(model)
         check_n(n)
         given = sample_labels(generator.cfg, n)
         images, _, _ = generator.draw(n, seed=seed)
@@ -68,3 +67,14 @@ def evaluate(
         data_root = data_root or generator.cfg.data_root
     metrics, floor_metrics, used = score_against_floor(images, given, data_root, dataset, evaluator, seed)
     return {"n": len(images), "metrics": metrics, "real_floor": floor_metrics, "evaluator": used.describe()}
+
+
+def load_generator_of(model: str | os.PathLike) -> Generator:
+    """The generator ``digitgan.load`` gives for a name or run folder; a translator is
+    measured by ``digitgan evaluate`` (both directions), not here."""
+    from digitgan.api.loading import load
+
+    loaded = load(model)
+    if not isinstance(loaded, Generator):
+        raise UserError(f"{model} is a cyclegan: digitgan evaluate measures its two directions")
+    return loaded

@@ -1,6 +1,6 @@
 """A trained CycleGAN (typed <-> handwritten digits), as the Python API hands it out.
 
-    >>> t = digitgan.load("runs/00001-cyclegan")    # doctest: +SKIP
+    >>> t = digitgan.load("cyclegan")                # or a run folder: "runs/00001-cyclegan"
     >>> t.handwrite("2026").save("2026.png")         # doctest: +SKIP
     >>> hand = t.translate(typed_digits, to="handwritten")   # doctest: +SKIP
 
@@ -18,14 +18,17 @@ import torch
 from PIL import Image
 
 from digitgan.basics.errors import UserError
+from digitgan.basics.images import check_digits
 from digitgan.cyclegan.translation import DIRECTIONS, handwriting_png, load_translator, translate
 
 
 class Translator:
     """Both directions of a cyclegan run: ``to`` handwritten and ``to`` typed.
 
-    >>> t = digitgan.load("runs/00001-cyclegan")   # doctest: +SKIP
-    >>> t.translate(t.translate(digits, to="typed"), to="handwritten")   # doctest: +SKIP
+    >>> t = digitgan.load("cyclegan")
+    >>> sevens = digitgan.load("cdcgan").sample(4, digit=7)
+    >>> t.translate(t.translate(sevens, to="typed"), to="handwritten").shape
+    (4, 28, 28)
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -55,13 +58,12 @@ class Translator:
         """``text`` (digits and spaces) printed in a held-out font (or ``font``) and written by
         hand; the printed line above it with ``compare``.
 
-        >>> digitgan.load("cyclegan").handwrite("2026")   # doctest: +SKIP
+        >>> digitgan.load("cyclegan").handwrite("2026").size   # 4 digits of 28 pixels, at 4x
+        (448, 112)
         """
         return Image.open(io.BytesIO(self.handwrite_png(text, font, seed, compare)))
 
     def translate(self, images: np.ndarray, to: str = "handwritten") -> np.ndarray:
         """uint8 digits (N, 28, 28), 0 the background, into ``to``: uint8 (N, 28, 28)."""
-        array = np.asarray(images)
-        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != (28, 28):
-            raise UserError(f"images must be uint8 N x 28 x 28, got {array.dtype} {array.shape}")
+        array = check_digits(np.asarray(images), "images")
         return translate(self.net(to), torch.from_numpy(array)).numpy()

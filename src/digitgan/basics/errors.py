@@ -10,7 +10,14 @@ class UserError(Exception):
 
     The message is one line that names the problem and the fix. The CLI prints it as
     ``digitgan: error: <message>`` on stderr and exits with status 2, before anything is
-    written.
+    written; the Python API raises it with the same message.
+
+    >>> import digitgan
+    >>> try:
+    ...     digitgan.load("cdcgan").sample(4, digit=12)
+    ... except digitgan.UserError as error:
+    ...     print(error)
+    the digit must be a whole number 0-9, got 12
     """
 
 

@@ -4,9 +4,30 @@ each, imported when the command runs (so that ``digitgan --help`` stays fast).""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from digitgan.basics.errors import UserError
 from digitgan.basics.safe_output import check_output_file
+
+
+def resolve_model(args: argparse.Namespace) -> None:
+    """Point ``args.run_dir`` at the shipped model's folder for ``--pretrained NAME``; exactly
+    one of a run folder and --pretrained (or evaluate's --samples) is given."""
+    if not hasattr(args, "pretrained"):
+        return
+    if args.pretrained is not None:
+        from digitgan.runs.shipped import pretrained_dir
+
+        if args.run_dir is not None:
+            raise UserError(
+                f"pass a run folder or --pretrained, not both ({args.run_dir} and {args.pretrained})"
+            )
+        args.run_dir = pretrained_dir(args.pretrained)
+    elif args.run_dir is None and getattr(args, "samples", None) is None:
+        raise UserError(
+            "pass a run folder such as runs/00001-cdcgan, or --pretrained for a model that ships with "
+            "digitgan (digitgan pretrained lists them)"
+        )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -36,7 +57,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     n = args.n * 10 if args.per_digit else args.n
     check_sample_request(args.n, args.out, args.per_digit, args.force)
     generator = Generator.from_run(args.run_dir, args.device, args.raw, args.truncation)
-    generator.name = str(args.run_dir)  # errors name the folder as typed
+    generator.name = args.pretrained or str(args.run_dir)  # errors name the model as typed
     as_uint8 = args.out.suffix == ".npz"
     images, labels, nrow = generator.draw(args.n, args.digit, args.seed, args.per_digit, as_uint8)
     write_samples(images, args.out, labels, nrow=nrow or None)
@@ -97,8 +118,18 @@ def digits_to_evaluate(args: argparse.Namespace):
 
     images, labels = draw(args.n)
     about = dict(name=args.run_dir.name, data_root=args.data_root or cfg.data_root, dataset=cfg.dataset)
-    source = {"run": str(args.run_dir), "seed": args.seed, "truncation": G.truncation}
-    return images, labels, {**about, "source": source, "out": args.out or args.run_dir / "metrics.json"}, draw
+    source = {**model_source(args), "seed": args.seed, "truncation": G.truncation}
+    return images, labels, {**about, "source": source, "out": default_metrics_path(args)}, draw
+
+
+def model_source(args: argparse.Namespace) -> dict:
+    """What was measured, as the metrics file records it: the shipped model's name, or the run."""
+    return {"pretrained": args.pretrained} if args.pretrained else {"run": str(args.run_dir)}
+
+
+def default_metrics_path(args: argparse.Namespace):
+    """--out, else the run folder's metrics.json; a shipped model's card is never rewritten."""
+    return args.out or (None if args.pretrained else args.run_dir / "metrics.json")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -166,13 +197,16 @@ def evaluate_cyclegan(args: argparse.Namespace) -> None:
             "and the typed digits (drop --dataset)"
         )
     check_n(args.n)
-    out = args.out or args.run_dir / "metrics.json"
-    check_output_file(out, "--out", (".json",), args.force or args.out is None)
+    out = default_metrics_path(args)
+    if out is not None:
+        check_output_file(out, "--out", (".json",), args.force or args.out is None)
     report = evaluate_translation(args.run_dir, args.data_root, args.evaluator, args.n, args.seed)
+    report = {**model_source(args), **{k: v for k, v in report.items() if k != "run"}}
     report["seconds"] = time.perf_counter() - start
     print(format_translation(report))
-    atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
-    print(f"digitgan: {report['seconds']:.1f} s; wrote {out}")
+    if out is not None:
+        atomic_write_bytes(out, (json.dumps(report, indent=2) + "\n").encode())
+    print(f"digitgan: {report['seconds']:.1f} s" + (f"; wrote {out}" if out is not None else ""))
 
 
 def cmd_handwrite(args: argparse.Namespace) -> None:
@@ -207,8 +241,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     G, cfg = load_generator(args.run_dir)
     check_walk(cfg, args.digits, str(args.run_dir))
     kind, (a, b) = ("digits", args.digits) if args.digits is not None else ("seeds", args.seeds)
-    png = args.out or args.run_dir / f"interpolation-{kind}-{a}-{b}.png"
-    force = args.force or args.out is None  # the run's own view is rewritten each time
+    default = Path(f"interpolation-{kind}-{a}-{b}.png")
+    png = args.out or (default if args.pretrained else args.run_dir / default)
+    force = args.force or (args.out is None and not args.pretrained)  # a run's own view is rewritten
     check_output_file(png, "--out", (".png",), force)
     check_output_file(png.with_suffix(".gif"), "--out's GIF", (".gif",), force)
     images = interpolate(
@@ -219,10 +254,16 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from digitgan.runs.shipped import NAMES, pretrained_dir
     from digitgan.serving.app import run_server
 
     run_server(
-        args.run_dirs, args.host, args.port, args.limit_concurrency, args.threads, args.max_connections
+        args.run_dirs or [pretrained_dir(name) for name in NAMES],
+        args.host,
+        args.port,
+        args.limit_concurrency,
+        args.threads,
+        args.max_connections,
     )
 
 
@@ -248,6 +289,12 @@ def cmd_dataset(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_pretrained(args: argparse.Namespace) -> None:
+    from digitgan.runs.shipped import shipped_table
+
+    print(shipped_table())
+
+
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
@@ -261,4 +308,5 @@ COMMANDS = {
     "export": cmd_export,
     "serve": cmd_serve,
     "dataset": cmd_dataset,
+    "pretrained": cmd_pretrained,
 }

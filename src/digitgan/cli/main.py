@@ -4,8 +4,9 @@
     digitgan sample runs/00001-seed --n 100 --seed 0 --out digits.png
 
 Bad input ends with one line ``digitgan: error: ...`` and exit status 2, before anything is
-written. This file holds the flags of each command (cli/train_flags.py those of train);
-cli/commands.py what each one calls.
+written. This file holds the flags of each command (cli/train_flags.py those of train,
+cli/model_flags.py those of the commands that use a trained model); cli/commands.py what each
+one calls.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from pathlib import Path
 from digitgan.basics.errors import UserError
 from digitgan.cli import argtypes as at
 from digitgan.cli.argtypes import HelpFormatter, Parser
-from digitgan.cli.commands import COMMANDS
+from digitgan.cli.commands import COMMANDS, resolve_model
+from digitgan.cli.model_flags import (
+    SHIPPED,
+    add_dataset,
+    add_export,
+    add_force,
+    add_handwrite,
+    add_interpolate,
+    add_sample,
+    add_translate,
+    add_truncation,
+)
 from digitgan.cli.train_flags import add_train
 from digitgan.data.datasets import DATASETS
 from digitgan.serving import limits as bounds
@@ -39,127 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluator(sub)
     add_evaluate(sub)
     add_dataset(sub)
+    add_pretrained(sub)
     return parser
-
-
-def add_truncation(parser) -> None:
-    parser.add_argument(
-        "--truncation",
-        metavar="PSI",
-        type=at.share,
-        help="draw with the noise's spread times PSI (truncation; 1 = off; default: the run's, set in training)",
-    )
-
-
-def add_force(parser, what: str = "--out") -> None:
-    parser.add_argument(
-        "--force", action="store_true", help=f"replace {what} if it exists (never a run's weights or records)"
-    )
-
-
-def add_sample(sub) -> None:
-    s = sub.add_parser(
-        "sample",
-        help="generate digits from a trained run",
-        description="Generate digits with a run's generator: a .png grid or an .npz array.",
-        formatter_class=HelpFormatter,
-    )
-    s.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder, e.g. runs/00001-seed")
-    s.add_argument(
-        "--n", type=at.positive_int, default=64, help="number of digits (per row with --per-digit)"
-    )
-    which = s.add_mutually_exclusive_group()
-    which.add_argument("--digit", type=at.digit, help="draw only this digit (conditional runs)")
-    which.add_argument("--per-digit", action="store_true", help="one row per digit 0-9 (conditional runs)")
-    s.add_argument("--raw", action="store_true", help="use the raw generator, not its EMA weights")
-    add_truncation(s)
-    s.add_argument("--seed", type=at.seed, default=0, help="noise seed: same seed, same bytes")
-    s.add_argument("--out", type=Path, default=Path("samples.png"), help="output file, .png or .npz")
-    add_force(s)
-    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where to run G")
-
-
-def add_interpolate(sub) -> None:
-    it = sub.add_parser(
-        "interpolate",
-        help="a latent walk between two noise seeds, or two digits",
-        description="Walk G's input between the noise of two seeds (spherical interpolation) or, for "
-        "conditional runs, between two digits with the noise held fixed. Writes a PNG strip and a GIF.",
-        formatter_class=HelpFormatter,
-    )
-    it.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
-    walk = it.add_mutually_exclusive_group(required=True)
-    walk.add_argument(
-        "--seeds", type=at.seed, nargs=2, metavar=("A", "B"), help="walk between these noise seeds"
-    )
-    walk.add_argument(
-        "--digits", type=at.digit, nargs=2, metavar=("A", "B"), help="walk between digits (conditional)"
-    )
-    it.add_argument("--steps", type=at.number(int, lambda v: 2 <= v <= 100, "must be 2-100"), default=10)
-    it.add_argument("--seed", type=at.seed, default=0, help="the fixed noise for --digits")
-    it.add_argument(
-        "--digit", type=at.digit, default=0, help="the fixed digit for --seeds on a conditional run"
-    )
-    it.add_argument(
-        "--out", type=Path, help="PNG path; the GIF goes beside it (default: in RUN_DIR, rewritten each time)"
-    )
-    add_force(it, "--out and its GIF")
-
-
-def add_handwrite(sub) -> None:
-    hw = sub.add_parser(
-        "handwrite",
-        help="write a number by hand with a cyclegan run",
-        description="Print TEXT (digits and spaces) in a font, translate each digit into handwriting with a "
-        "cyclegan run, and write the line as one PNG.",
-        formatter_class=HelpFormatter,
-    )
-    hw.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
-    hw.add_argument("text", metavar="TEXT", help='digits and spaces, e.g. "2026"')
-    hw.add_argument("--out", type=Path, default=Path("handwritten.png"), help="the PNG to write")
-    hw.add_argument("--font", help="a font from 'digitgan fonts' (default: a held-out design)")
-    hw.add_argument(
-        "--seed", type=at.seed, default=0, help="varies the printed digits' slant, size and stroke"
-    )
-    hw.add_argument("--compare", action="store_true", help="the typed line above the handwritten one")
-    add_force(hw)
-
-
-def add_translate(sub) -> None:
-    tr = sub.add_parser(
-        "translate",
-        help="translate an .npz of digits with a cyclegan run",
-        description="Translate the digits of an .npz ('images': uint8 N x 28 x 28, optional 'labels', "
-        "kept) into handwriting or type with a cyclegan run.",
-        formatter_class=HelpFormatter,
-    )
-    tr.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a cyclegan run folder")
-    tr.add_argument("--samples", type=Path, required=True, help="the .npz to translate (up to 10,000 digits)")
-    tr.add_argument("--to", choices=("handwritten", "typed"), required=True, help="the target domain")
-    tr.add_argument("--out", type=Path, required=True, help="the .npz to write (never the --samples file)")
-    add_force(tr)
-
-
-def add_export(sub) -> None:
-    ex = sub.add_parser(
-        "export",
-        help="write a run's generator as ONNX, checked in onnxruntime",
-        description="Export the generator digitgan samples with (EMA weights when kept) to ONNX with a "
-        "dynamic batch axis: z (B, latent) [+ labels (B,) int64 for conditional runs] -> images "
-        "(B, 1, 28, 28) in [-1, 1]; for a cyclegan run, source digits (B, 1, 28, 28) -> images translated (--to). The file "
-        "is run in onnxruntime and compared with PyTorch before it is kept.",
-        formatter_class=HelpFormatter,
-    )
-    ex.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder")
-    ex.add_argument("--onnx", type=Path, required=True, help="the file to write, ending in .onnx")
-    ex.add_argument(
-        "--to",
-        choices=("handwritten", "typed"),
-        default="handwritten",
-        help="cyclegan runs: which translator (default: handwritten)",
-    )
-    ex.add_argument("--seed", type=at.seed, default=0, help="seed of the inputs the check compares on")
-    add_force(ex, "--onnx")
 
 
 def add_serve(sub) -> None:
@@ -170,7 +63,13 @@ def add_serve(sub) -> None:
         "given run folders, loaded once at start. Listens on 127.0.0.1 unless --host says otherwise.",
         formatter_class=HelpFormatter,
     )
-    sv.add_argument("run_dirs", metavar="RUN_DIR", type=Path, nargs="+", help="run folders to serve")
+    sv.add_argument(
+        "run_dirs",
+        metavar="RUN_DIR",
+        type=Path,
+        nargs="*",
+        help=f"run folders to serve (none: the models that ship with digitgan, {', '.join(SHIPPED)})",
+    )
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     sv.add_argument(
         "--port",
@@ -256,6 +155,9 @@ def add_evaluate(sub) -> None:
     target.add_argument(
         "--samples", type=Path, help="an .npz with 'images' (uint8 N x 28 x 28), optional 'labels'"
     )
+    target.add_argument(
+        "--pretrained", choices=SHIPPED, help="a model that ships with digitgan (see digitgan pretrained)"
+    )
     e.add_argument(
         "--n", type=at.positive_int, default=10_000, help="number of generated digits (100-10,000)"
     )
@@ -273,7 +175,7 @@ def add_evaluate(sub) -> None:
     e.add_argument(
         "--out",
         type=Path,
-        help="metrics JSON (default: RUN_DIR/metrics.json, rewritten each time; none for --samples)",
+        help="metrics JSON (default: RUN_DIR/metrics.json, rewritten each time; none for --samples and --pretrained)",
     )
     add_force(e)
     e.add_argument(
@@ -290,23 +192,14 @@ def add_evaluate(sub) -> None:
     )
 
 
-def add_dataset(sub) -> None:
-    ds = sub.add_parser(
-        "dataset",
-        help="write a conditional run's digits as a labelled data set in MNIST's own format",
-        description="Write OUT/MNIST/raw/ with the four IDX files of MNIST (train and t10k images and "
-        "labels), drawn by a conditional run with balanced digits, so that torchvision's MNIST class "
-        "and --data-root OUT read it unchanged; OUT/README.txt says what made it.",
-        formatter_class=HelpFormatter,
+def add_pretrained(sub) -> None:
+    sub.add_parser(
+        "pretrained",
+        help="the models that ship with digitgan, with their cards' figures",
+        description="List the trained models in the package (use them with --pretrained NAME, or "
+        "digitgan.load(NAME) in Python): what each does, its evaluator figures beside the real-data "
+        "floor, and where its model card is.",
     )
-    ds.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a conditional run folder (cgan, cdcgan)")
-    ds.add_argument("--out", type=Path, required=True, help="the folder to write (empty or new)")
-    ds.add_argument("--n", type=at.positive_int, default=60_000, help="training digits (at most 1,000,000)")
-    ds.add_argument("--test-n", type=at.positive_int, default=10_000, help="test digits (at most 100,000)")
-    ds.add_argument(
-        "--seed", type=at.seed, default=0, help="noise seed of the training digits (test: seed + 1)"
-    )
-    ds.add_argument("--force", action="store_true", help="write into a folder that is not empty")
 
 
 def version() -> str:
@@ -324,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        resolve_model(args)
         COMMANDS[args.command](args)
     except UserError as exc:
         print(f"digitgan: error: {exc}", file=sys.stderr)

@@ -26,7 +26,7 @@ from digitgan.basics.images import to_model_range, to_uint8
 from digitgan.basics.safe_output import check_output_file
 from digitgan.config.train_config import TrainConfig
 from digitgan.cyclegan.cycle_networks import ResnetGenerator, translate_batches
-from digitgan.runs.checkpoint import load_config, load_weights
+from digitgan.runs.checkpoint import load_trained, trained_config
 from digitgan.runs.run_folder import require_run_dir
 
 DIRECTIONS = {"handwritten": "to_handwritten", "typed": "to_typed"}
@@ -37,8 +37,7 @@ HANDWRITE_SCALE = 4  # pixels per MNIST pixel in the written picture
 def load_translator(run_dir: Path, to: str) -> tuple[nn.Module, TrainConfig]:
     """The run's network that translates into ``to`` (handwritten or typed), in eval mode."""
     run_dir = require_run_dir(run_dir, "runs/00001-cyclegan")
-    ckpt = run_dir / "checkpoints"
-    cfg = load_config(ckpt / "config.json")
+    cfg = trained_config(run_dir)
     if cfg.family != "cyclegan":
         raise UserError(
             f"{run_dir} is a {cfg.preset} run, which draws digits from noise; translating needs a run "
@@ -46,10 +45,7 @@ def load_translator(run_dir: Path, to: str) -> tuple[nn.Module, TrainConfig]:
         )
     if to not in DIRECTIONS:
         raise UserError(f"--to must be handwritten or typed, got {to!r}")
-    name = DIRECTIONS[to]
-    path = ckpt / f"{name}_ema.safetensors"
-    net = ResnetGenerator(cfg.hidden_dim, cfg.res_blocks)
-    load_weights(path if path.exists() else ckpt / f"{name}.safetensors", net)
+    net = load_trained(run_dir, DIRECTIONS[to], ResnetGenerator(cfg.hidden_dim, cfg.res_blocks))
     return net.eval(), cfg
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from digitgan.basics.errors import UserError
 from digitgan.basics.files import atomic_write_bytes
 from digitgan.config.train_config import TrainConfig
+from digitgan.runs import shipped
 from digitgan.runs.run_folder import require_run_dir
 
 
@@ -85,6 +86,12 @@ def load_weights(path: Path, module: nn.Module) -> nn.Module:
             f"{path} is corrupt: its tensors do not match the checksum saved with them; "
             "restore the file or train again"
         )
+    return load_state_into(path, state, module)
+
+
+def load_state_into(path: Path, state: dict[str, torch.Tensor], module: nn.Module) -> nn.Module:
+    """Load ``state`` (read from ``path``) into ``module`` if it fits the architecture exactly;
+    else a :class:`UserError` naming the file and the first mismatch."""
     expected = unwrap(module).state_dict()
     missing, extra = set(expected) - set(state), set(state) - set(expected)
     if missing or extra:
@@ -107,9 +114,33 @@ def save_config(path: Path, cfg: TrainConfig) -> None:
 
 
 def is_cyclegan_run(run_dir: Path) -> bool:
-    """Is ``run_dir`` a cyclegan run folder (a translator, not a noise-to-digit generator)?"""
-    config = Path(run_dir) / "checkpoints" / "config.json"
+    """Is ``run_dir`` a cyclegan run (or shipped model) folder: a translator, not a
+    noise-to-digit generator?"""
+    run_dir = Path(run_dir)
+    config = run_dir / ("config.json" if shipped.is_model_folder(run_dir) else "checkpoints/config.json")
     return config.is_file() and load_config(config).family == "cyclegan"
+
+
+def trained_config(run_dir: Path) -> TrainConfig:
+    """The config of a run folder, or of a shipped model's folder (checked against its sha256)."""
+    if shipped.is_model_folder(run_dir):
+        shipped.verify(run_dir)
+        return load_config(Path(run_dir) / "config.json")
+    return load_config(Path(run_dir) / "checkpoints" / "config.json")
+
+
+def load_trained(run_dir: Path, role: str, module: nn.Module, use_ema: bool = True) -> nn.Module:
+    """Load the trained network ``role`` (G, to_handwritten, to_typed) of a run folder into
+    ``module``: its EMA weights where the run kept them (and ``use_ema``); a shipped model's
+    folder holds those alone."""
+    run_dir = Path(run_dir)
+    if shipped.is_model_folder(run_dir):
+        if not use_ema:
+            raise UserError(f"{run_dir.name} ships its EMA weights alone; drop --raw (raw=True)")
+        return load_state_into(run_dir / "model.safetensors", shipped.packed_state(run_dir, role), module)
+    ckpt = run_dir / "checkpoints"
+    ema = ckpt / f"{role}_ema.safetensors"
+    return load_weights(ema if use_ema and ema.exists() else ckpt / f"{role}.safetensors", module)
 
 
 def load_config(path: Path) -> TrainConfig:
@@ -138,16 +169,13 @@ def load_generator(
     from digitgan.models.networks import build_generator
 
     run_dir = require_run_dir(run_dir)
-    ckpt = run_dir / "checkpoints"
-    cfg = load_config(ckpt / "config.json")
+    cfg = trained_config(run_dir)
     if cfg.family == "cyclegan":
         raise UserError(
             f"{run_dir} is a cyclegan run: it translates digits rather than drawing them from noise; "
             "use digitgan handwrite, translate or evaluate"
         )
-    G = build_generator(cfg)
-    ema = ckpt / "G_ema.safetensors"
-    load_weights(ema if use_ema and ema.exists() else ckpt / "G.safetensors", G)
+    G = load_trained(run_dir, "G", build_generator(cfg), use_ema)
     G.truncation = cfg.truncation if truncation is None else truncation
     return G.to(device).eval(), cfg
 

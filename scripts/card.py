@@ -57,7 +57,7 @@ LICENCES = {
 FIGURES_HOW = {
     **dict.fromkeys(
         ("cdcgan", "scdcgan"),
-        "Measured with digitgan's own evaluator (a small MNIST classifier trained on this machine, "
+        "Measured with digitgan's own evaluator (the small MNIST classifier that ships with digitgan, "
         "test accuracy {accuracy:.2%}) on 10,000 of this model's digits (seed 0), beside the same "
         "figures for real digits, 10,000 MNIST training digits against the 10,000 test digits "
         "(`digitgan evaluate --pretrained {name}`). FID and KID: lower is better; the rest: higher.",
@@ -152,9 +152,9 @@ def write_card(name: str, folder: Path, report: dict, facts: dict, command: str)
 
 {figures_table(rows)}
 
-`tests/api/test_pretrained.py` measures them again with an evaluator trained in the test
-session and holds them to the card: {margins} (an evaluator trained on another CPU rounds
-differently, so its figures differ a little).
+`tests/api/test_pretrained.py` measures them again with the shipped evaluator
+(`pretrained/evaluator/`) and holds them to the card: {margins} (another CPU's kernels round
+differently, and an evaluator trained again rounds differently too: these margins hold for both).
 
 ## Training
 

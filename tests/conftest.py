@@ -119,30 +119,6 @@ def preset_runs(tmp_path_factory, data_root):
 
 
 @pytest.fixture(scope="session")
-def full_evaluator(tmp_path_factory, worker_id, data_root) -> Path:
-    """The evaluator as digitgan trains it by default (4 epochs of the 60,000 digits): minutes,
-    so trained once per test session for every pytest-xdist worker; the first worker to ask
-    trains it under a file lock and the others wait for it. DIGITGAN_TEST_EVALUATOR names one
-    trained already (``digitgan evaluator train``), to save those minutes when iterating."""
-    import io
-
-    if os.environ.get("DIGITGAN_TEST_EVALUATOR"):
-        return Path(os.environ["DIGITGAN_TEST_EVALUATOR"])
-
-    from filelock import FileLock
-
-    from digitgan.evaluation.classifier import train_evaluator
-
-    shared = tmp_path_factory.getbasetemp()
-    shared = shared if worker_id == "master" else shared.parent  # the session's, not a worker's
-    path = shared / "full-evaluator.safetensors"
-    with FileLock(f"{path}.lock"):
-        if not path.is_file():
-            train_evaluator(data_root, path, stream=io.StringIO(), progress=False)
-    return path
-
-
-@pytest.fixture(scope="session")
 def tiny_evaluator(tmp_path_factory, data_root):
     """An evaluator trained on 3,000 digits for one epoch: seconds, about 90% accurate.
     Over seeds 0-4 and three kernel paths (ATEN_CPU_CAPABILITY default, avx2, avx512): test

@@ -3,7 +3,6 @@ scored), so that it cannot rot; its pictures and figures come out."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -14,13 +13,8 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "tutorial.ipynb"
 
 
 @pytest.mark.slow
-def test_the_tutorial_notebook_runs(tmp_path, monkeypatch, data_root, full_evaluator):
-    from digitgan.evaluation.classifier import default_evaluator_path
-
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("DIGITGAN_CACHE", str(cache))  # the kernel inherits this process's env
-    cache.mkdir()
-    shutil.copy(full_evaluator, default_evaluator_path("mnist"))  # the evaluator, trained once
+def test_the_tutorial_notebook_runs(tmp_path, monkeypatch, data_root):
+    monkeypatch.setenv("DIGITGAN_CACHE", str(tmp_path / "cache"))  # the kernel inherits this env
     monkeypatch.setenv("DIGITGAN_DATA", str(data_root))
     monkeypatch.setenv("DIGITGAN_TUTORIAL_SMALL", "1")
     notebook = nbformat.read(NOTEBOOK, as_version=4)

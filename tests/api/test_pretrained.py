@@ -1,7 +1,7 @@
 """The models that ship in the package: they load and draw in a fresh process with no data
 and no run folder, every drawing command takes them, their files match SHA256SUMS and their
-cards, a changed byte is one line and exit 2, and the evaluator reproduces their cards'
-figures."""
+cards, a changed byte is one line and exit 2, and the shipped evaluator reproduces their
+cards' figures."""
 
 from __future__ import annotations
 
@@ -148,9 +148,24 @@ def test_a_changed_shipped_file_is_one_line_and_exit_2(shipped_copy, tmp_path, c
         digitgan.load(name)
 
 
+def test_a_changed_shipped_evaluator_is_one_line_and_exit_2(shipped_copy, tmp_path, capsys):
+    path = shipped_copy / shipped.EVALUATOR / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--pretrained", "cdcgan", "--n", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "sha256" in err and "reinstall" in err
+    assert not out.exists()
+
+
 def test_the_files_match_their_sums_cards_and_size_bounds():
     sums = shipped.expected_sums()
-    assert sorted(sums) == sorted(f"{n}/{f}" for n in shipped.NAMES for f in shipped.CHECKED)
+    evaluator = f"{shipped.EVALUATOR}/model.safetensors"
+    assert sorted(sums) == sorted([evaluator, *(f"{n}/{f}" for n in shipped.NAMES for f in shipped.CHECKED)])
+    card = (shipped.PRETRAINED_ROOT / shipped.EVALUATOR / "README.md").read_text()
+    assert sums[evaluator] == shipped.sha256(shipped.shipped_evaluator()) and sums[evaluator] in card
     total = 0
     for name in shipped.NAMES:
         folder = shipped.pretrained_dir(name)
@@ -191,6 +206,8 @@ def test_the_wheel_carries_the_weights(tmp_path):
     for name in shipped.NAMES:
         for file in (*shipped.CHECKED, "README.md", "metrics.json"):
             assert f"digitgan/pretrained/{name}/{file}" in names
+    for file in ("model.safetensors", "README.md"):
+        assert f"digitgan/pretrained/{shipped.EVALUATOR}/{file}" in names
     assert "digitgan/pretrained/SHA256SUMS" in names
 
 
@@ -201,11 +218,11 @@ def within(ours: float, card: float, margin: float, relative: bool = False) -> b
 @pytest.mark.slow
 @pytest.mark.floats
 @pytest.mark.parametrize("name", GENERATORS)
-def test_the_evaluator_reproduces_the_generators_cards(name, full_evaluator, data_root, tmp_path):
+def test_the_evaluator_reproduces_the_generators_cards(name, data_root, tmp_path):
     card = shipped.card_figures(name)
     margins = card["reproduce_within"]
     out = tmp_path / "m.json"
-    argv = ["evaluate", "--pretrained", name, "--n", "10000", "--evaluator", str(full_evaluator)]
+    argv = ["evaluate", "--pretrained", name, "--n", "10000"]  # the shipped evaluator
     assert main([*argv, "--data-root", str(data_root), "--out", str(out)]) == 0
     ours = json.loads(out.read_text())
     for key in ("metrics", "real_floor"):
@@ -219,18 +236,18 @@ def test_the_evaluator_reproduces_the_generators_cards(name, full_evaluator, dat
 
 @pytest.mark.slow
 @pytest.mark.floats
-def test_the_evaluator_reproduces_the_cyclegans_card(full_evaluator, data_root):
+def test_the_evaluator_reproduces_the_cyclegans_card(data_root):
     """typed -> handwritten, the direction handwrite uses, on every held-out typed digit and
     read by the MNIST evaluator; the other direction needs the typed-digit evaluator trained
     on 60,000 rendered digits (minutes), so it is measured when the card is made, not here."""
     from digitgan.cyclegan.cycle_scores import direction
     from digitgan.data.digits import load_dataset
-    from digitgan.evaluation.classifier import load_evaluator
+    from digitgan.evaluation.classifier import default_evaluator_path, load_evaluator
     from digitgan.evaluation.scores import reference
 
     card = shipped.card_figures("cyclegan")
     margins, want = card["reproduce_within"], card["typed_to_handwritten"]
-    evaluator = load_evaluator(full_evaluator)
+    evaluator = load_evaluator(default_evaluator_path("mnist"))
     typed_test = load_dataset("typed", None, "test")
     net = digitgan.load("cyclegan").net("handwritten")
     got = direction(net, typed_test, evaluator, reference(evaluator, data_root), want["n"])

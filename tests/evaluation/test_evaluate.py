@@ -15,7 +15,13 @@ from digitgan.basics.errors import UserError
 from digitgan.cli.main import main
 from digitgan.config.presets import PRESETS
 from digitgan.data.digits import load_dataset
-from digitgan.evaluation.classifier import ensure_evaluator, load_evaluator, train_evaluator
+from digitgan.evaluation.classifier import (
+    accuracy,
+    default_evaluator_path,
+    ensure_evaluator,
+    load_evaluator,
+    train_evaluator,
+)
 
 
 def test_evaluator_is_deterministic(tmp_path, data_root):
@@ -57,12 +63,22 @@ def test_missing_evaluator_is_trained_and_announced(tmp_path, data_root, monkeyp
     assert len(calls) == 1  # the second call loads it
 
 
-@pytest.mark.slow
 @pytest.mark.floats
-def test_full_evaluator_reaches_99_percent(full_evaluator):
-    """Measured 99.30-99.44% over seeds 0-2 on two kernel paths of an AMD EPYC (default,
-    avx512) and 99.39% on an Intel Xeon; the bar sits six spreads (0.05 points) below."""
-    assert load_evaluator(full_evaluator).accuracy >= 0.990
+def test_the_shipped_evaluator_reads_99_percent_of_the_test_digits(data_root):
+    """The shipped evaluator measured again on MNIST's 10,000 test digits: the 99.40% its file
+    and card state, give or take digits whose two largest logits are within rounding of each
+    other on another kernel path. (The recipe, trained in each session before the evaluator
+    shipped, reached 99.30-99.44% over seeds 0-2 on two kernel paths of an AMD EPYC and 99.39%
+    on an Intel Xeon.)"""
+    evaluator = load_evaluator(default_evaluator_path("mnist"))
+    measured = accuracy(evaluator.net, load_dataset("mnist", data_root, "test"))
+    assert measured == pytest.approx(evaluator.accuracy, abs=3e-4) and measured >= 0.990
+
+
+def test_mnists_evaluator_is_not_trained_over_the_shipped_one(capsys):
+    assert main(["evaluator", "train"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ships with digitgan" in err and "--evaluator PATH" in err
 
 
 @pytest.mark.floats

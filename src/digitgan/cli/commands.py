@@ -65,9 +65,14 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluator(args: argparse.Namespace) -> None:
-    from digitgan.evaluation.classifier import default_evaluator_path, train_evaluator
+    from digitgan.evaluation.classifier import cached_evaluator_path, train_evaluator
 
-    path = args.evaluator or default_evaluator_path(args.dataset)
+    if args.dataset == "mnist" and not args.evaluator:
+        raise UserError(
+            "MNIST's evaluator ships with digitgan (every figure is measured with it); "
+            "pass --evaluator PATH to train another, and --evaluator PATH to measure with it"
+        )
+    path = args.evaluator or cached_evaluator_path(args.dataset)
     if path.exists() and not args.force:
         raise UserError(
             f"an evaluator already exists at {path}; pass --force to train a new one in its place"

@@ -9,9 +9,12 @@ the feature extractor. This one is a small CNN (two 5x5 conv blocks with BatchNo
 60,000 training digits with Adam and a one-cycle schedule; it reaches >= 99.2% on the test
 digits in a few minutes on two CPU cores, and the same seed gives the same weights.
 
-It is saved as safetensors in the cache folder (``--evaluator PATH``; default
-``$DIGITGAN_CACHE``, else ``~/.cache/digitgan``) with its test accuracy, seed and the md5
-of the data it was trained on in the file's metadata.
+The one trained on MNIST ships in the package (``digitgan/pretrained/evaluator/``, 99.40% on
+the test digits): one fixed measuring stick, as FID's Inception weights are, so that figures
+measured on two machines compare. ``digitgan evaluator train --evaluator PATH`` trains another
+(``--evaluator PATH`` measures with it); evaluators of other data sets are trained on first
+use into the cache folder (``$DIGITGAN_CACHE``, else ``~/.cache/digitgan``). Each file holds
+its test accuracy, seed and the md5 of the data it was trained on in its metadata.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from digitgan.basics.files import cache_dir
 from digitgan.basics.images import to_model_range
 from digitgan.data.digits import Digits, load_dataset
 from digitgan.runs.checkpoint import load_weights, save_weights, weights_metadata
+from digitgan.runs.shipped import shipped_evaluator
 
 FEATURE_DIM = 128
 EVALUATOR_VERSION = 1  # bump when the architecture or recipe changes: old caches are ignored
@@ -96,8 +100,15 @@ class Evaluator:
         return torch.cat(feats), torch.cat(probs)
 
 
-def default_evaluator_path(dataset: str = "mnist") -> Path:
+def cached_evaluator_path(dataset: str) -> Path:
+    """Where an evaluator of ``dataset`` is trained on first use (all but MNIST's, which ships)."""
     return cache_dir() / f"evaluator-{dataset}-v{EVALUATOR_VERSION}.safetensors"
+
+
+def default_evaluator_path(dataset: str = "mnist") -> Path:
+    """The evaluator of ``dataset`` when ``--evaluator`` is not given: MNIST's ships with
+    digitgan (checked against its sha256 here); the others are trained once into the cache."""
+    return shipped_evaluator() if dataset == "mnist" else cached_evaluator_path(dataset)
 
 
 @torch.no_grad()
@@ -228,8 +239,8 @@ def ensure_evaluator(
     stream: TextIO | None = None,
     dataset: str = "mnist",
 ) -> Evaluator:
-    """The evaluator of ``dataset`` at ``path`` (default: that dataset's file in the cache);
-    trained first, saying so, if missing. One trained on another dataset is refused: its
+    """The evaluator of ``dataset`` at ``path`` (default: the shipped one for MNIST, that
+    dataset's file in the cache otherwise); trained first, saying so, if missing. One trained on another dataset is refused: its
     classes and features would measure the wrong thing."""
     stream = stream or sys.stdout
     path = Path(path) if path else default_evaluator_path(dataset)

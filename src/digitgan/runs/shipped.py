@@ -9,6 +9,7 @@ could be published as it is (nothing in digitgan fetches from a hub)::
 ``model.safetensors`` the inference weights, one key prefix per network (``G.``, or
 ``to_handwritten.`` and ``to_typed.`` for cyclegan), stored in float16 and used in float32.
 ``README.md`` is the model card and ``metrics.json`` the evaluator's figures it quotes.
+``pretrained/evaluator/`` holds the MNIST classifier those figures are measured with.
 ``pretrained/SHA256SUMS`` holds the sha256 of every config and weights file (``sha256sum -c``
 reads it); each load checks them, so a flipped byte or a cut file is one error naming the
 file, never a silently different model.
@@ -31,6 +32,7 @@ PRETRAINED_ROOT = Path(__file__).resolve().parents[1] / "pretrained"
 SUMS = PRETRAINED_ROOT / "SHA256SUMS"
 NAMES = ("cdcgan", "scdcgan", "cyclegan")  # what ships: two generators and a translator
 CHECKED = ("config.json", "model.safetensors")  # the files a model is made of
+EVALUATOR = "evaluator"  # the folder of evaluation/classifier.py's network, trained on MNIST
 REINSTALL = "reinstall digitgan (pip install --force-reinstall digitgan) to restore it"
 
 
@@ -69,13 +71,26 @@ def verify(folder: Path) -> None:
     folder = Path(folder)
     sums = expected_sums()
     for file in CHECKED:
-        key = f"{folder.name}/{file}"
-        if key not in sums:
-            raise UserError(f"{folder / file} is not a shipped model file (not in {SUMS}); {REINSTALL}")
-        if sha256(folder / file) != sums[key]:
-            raise UserError(
-                f"{folder / file} does not match its sha256 in {SUMS}: it was changed or damaged; {REINSTALL}"
-            )
+        _verify_file(folder / file, sums)
+
+
+def _verify_file(path: Path, sums: dict[str, str]) -> None:
+    key = f"{path.parent.name}/{path.name}"
+    if key not in sums:
+        raise UserError(f"{path} is not a shipped file (not in {SUMS}); {REINSTALL}")
+    if not path.is_file():
+        raise UserError(f"{path} is missing; {REINSTALL}")
+    if sha256(path) != sums[key]:
+        raise UserError(f"{path} does not match its sha256 in {SUMS}: it was changed or damaged; {REINSTALL}")
+
+
+def shipped_evaluator() -> Path:
+    """The MNIST evaluator every figure is measured with unless ``--evaluator`` names another,
+    checked against SHA256SUMS: one fixed classifier, as FID's Inception weights are fixed,
+    so that figures from two machines compare."""
+    path = PRETRAINED_ROOT / EVALUATOR / "model.safetensors"
+    _verify_file(path, expected_sums())
+    return path
 
 
 def packed_state(folder: Path, role: str) -> dict[str, torch.Tensor]:

@@ -261,3 +261,13 @@ def test_rejection_benchmark(tmp_path, preset_runs, data_root, tiny_evaluator):
     run_bench("rejection.py", str(preset_runs["cdcgan"]), "--data-root", str(data_root), *args)
     rows = json.loads(out.read_text())["rows"]
     assert [r["keep"] for r in rows] == [1.0, 0.5] and all(0 <= r["precision"] <= 1 for r in rows)
+
+
+def test_startup_benchmark(tmp_path):
+    """bench/startup.py: each command timed in fresh processes beside torch's own import."""
+    out = tmp_path / "startup.json"
+    run_bench("startup.py", "--rounds", "1", "--json", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    assert {"digitgan --help", 'python -c "import torch"'} <= set(rows)
+    assert rows['python -c "import torch"']["of_torch_import"] == 1.0
+    assert all(len(r["runs_s"]) == 1 and r["median_s"] > 0 for r in rows.values())

@@ -155,3 +155,24 @@ def test_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.startswith("digitgan 0.")
+
+
+def test_errors_that_need_no_model_come_before_torch_is_imported(tmp_path):
+    """A bad flag value or a missing run folder answers at once: one line, exit 2, and
+    PyTorch (seconds to import) never loaded."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom digitgan.cli.main import main\n"
+        "for argv in (['train', '--epochs', '0'], ['sample', 'runs/nope', '--out', 'x.png'],\n"
+        "             ['evaluate', 'runs/nope'], ['serve', 'runs/nope'], ['train', '--resume', 'runs/nope'],\n"
+        "             ['sample', '--pretrained', 'cdcgan', '--digit', '12']):\n"
+        "    try:\n        code = main(argv)\n    except SystemExit as exc:\n        code = exc.code\n"
+        "    print(code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.stdout.split("\n")[:-1] == ["2 False"] * 6, done.stdout + done.stderr[-500:]
+    assert done.stderr.count("does not exist") == 4 and done.stderr.count("\n") == 6

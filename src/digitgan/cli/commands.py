@@ -12,9 +12,23 @@ from digitgan.basics.safe_output import check_output_file
 
 def resolve_model(args: argparse.Namespace) -> None:
     """Point ``args.run_dir`` at the shipped model's folder for ``--pretrained NAME``; exactly
-    one of a run folder and --pretrained (or evaluate's --samples) is given."""
-    if not hasattr(args, "pretrained"):
-        return
+    one of a run folder and --pretrained (or evaluate's --samples) is given, and the run
+    folders named exist: checked before PyTorch is imported, so a typo answers at once."""
+    from digitgan.runs.run_folder import require_run_dir
+
+    if hasattr(args, "pretrained"):
+        _pretrained_or_run(args)
+    given = [
+        getattr(args, "run_dir", None),
+        getattr(args, "resume", None),
+        *(getattr(args, "run_dirs", None) or []),
+    ]
+    for path in given:
+        if path is not None:
+            require_run_dir(path)
+
+
+def _pretrained_or_run(args: argparse.Namespace) -> None:
     if args.pretrained is not None:
         from digitgan.runs.shipped import pretrained_dir
 

@@ -50,7 +50,8 @@ def evaluate(
     :class:`Generator` (``n`` digits drawn with ``seed``), or uint8 digits (N, 28, 28) with
     their optional ``labels``.
 
-    >>> digitgan.evaluate("runs/00002-cdcgan", n=2000)["metrics"]["precision"]   # doctest: +SKIP
+    Examples:
+        >>> digitgan.evaluate("runs/00002-cdcgan", n=2000)["metrics"]["precision"]   # doctest: +SKIP
     """
     from digitgan.evaluation.scores import check_n, score_against_floor
     from digitgan.models.draw import sample_labels

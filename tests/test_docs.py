@@ -88,3 +88,13 @@ def test_the_chinese_tables_quote_the_english_figures(chinese):
     for name, figures in ours.items():
         for row in figures:
             assert row in english.get(name, []), (name, row)
+
+
+@pytest.mark.parametrize("page", ["README.md", "README.zh-CN.md"])
+def test_the_readmes_pictures_exist_with_their_command_under_them(page):
+    text = (REPO / page).read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)\n\n\*([^*]+)\*", text)
+    assert pictures and len(pictures) == text.count("![")  # each one captioned
+    for path, caption in pictures:
+        assert (REPO / path).is_file(), path
+        assert f"--out {path}" in caption  # the command that makes it, writing that very file

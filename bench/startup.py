@@ -39,10 +39,11 @@ def seconds(command: list[str]) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds; medians are reported")
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed first run of each")
     p.add_argument("--json", type=Path, default=Path("bench/results/startup.json"))
     args = p.parse_args()
     times: dict[str, list[float]] = {name: [] for name in CASES}
-    for command in CASES.values():  # warm the page cache once, untimed
+    for command in [] if args.no_warmup else CASES.values():  # warm the page cache, untimed
         seconds(command)
     for _ in range(args.rounds):
         for name, command in CASES.items():

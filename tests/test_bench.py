@@ -266,7 +266,7 @@ def test_rejection_benchmark(tmp_path, preset_runs, data_root, tiny_evaluator):
 def test_startup_benchmark(tmp_path):
     """bench/startup.py: each command timed in fresh processes beside torch's own import."""
     out = tmp_path / "startup.json"
-    run_bench("startup.py", "--rounds", "1", "--json", str(out))
+    run_bench("startup.py", "--rounds", "1", "--no-warmup", "--json", str(out))
     rows = json.loads(out.read_text())["rows"]
     assert {"digitgan --help", 'python -c "import torch"'} <= set(rows)
     assert rows['python -c "import torch"']["of_torch_import"] == 1.0

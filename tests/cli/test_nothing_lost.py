@@ -99,6 +99,7 @@ def test_translate_never_writes_over_its_input(tmp_path, capsys):
     samples = tmp_path / "digits.npz"
     np.savez(samples, images=np.zeros((3, 28, 28), np.uint8))
     before = md5(samples)
+    (tmp_path / "cyclegan-run").mkdir()  # a run folder: the check of --out comes before its weights
     argv = ["translate", str(tmp_path / "cyclegan-run"), "--samples", str(samples), "--to", "typed"]
     assert main([*argv, "--out", str(samples), "--force"]) == 2
     assert "is this command's input (--samples)" in one_error_line(capsys)

@@ -3,7 +3,6 @@ into the page at build time, so that it cannot drift from the code."""
 
 from __future__ import annotations
 
-import argparse
 import os
 
 MARKER = "<!-- digitgan help -->"
@@ -11,17 +10,9 @@ MARKER = "<!-- digitgan help -->"
 
 def _helps() -> list[tuple[str, str]]:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the page has one width
-    from digitgan.cli.main import build_parser
+    from digitgan.cli.main import every_parser
 
-    parser = build_parser()
-    pages = [("digitgan", parser.format_help())]
-    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    for action in actions:
-        for name, sub in action.choices.items():
-            pages.append((f"digitgan {name}", sub.format_help()))
-            for inner in (a for a in sub._actions if isinstance(a, argparse._SubParsersAction)):
-                pages += [(f"digitgan {name} {n}", s.format_help()) for n, s in inner.choices.items()]
-    return pages
+    return [(" ".join(("digitgan", *words)), p.format_help()) for words, p in every_parser().items()]
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

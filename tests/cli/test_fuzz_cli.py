@@ -15,7 +15,7 @@ import argparse
 import pytest
 
 from digitgan.cli import main as cli
-from digitgan.cli.main import build_parser, main
+from digitgan.cli.main import every_parser, main
 
 HOSTILE = [
     "-1",
@@ -60,19 +60,10 @@ def stubs(monkeypatch):
 
 
 def commands() -> dict[tuple[str, ...], argparse.ArgumentParser]:
-    """Every (sub)command's parser, by the words that name it."""
-    found = {}
-
-    def walk(parser, words):
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not subs:
-            found[words] = parser
-        for sub in subs:
-            for name, child in sub.choices.items():
-                walk(child, (*words, name))
-
-    walk(build_parser(), ())
-    return found
+    """Every command's parser that takes flags rather than a further command, by the words
+    that name it."""
+    found = every_parser()
+    return {w: p for w, p in found.items() if not any(o[: len(w)] == w and o != w for o in found)}
 
 
 def base_args(words: tuple[str, ...], tmp_path) -> list[str]:

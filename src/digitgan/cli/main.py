@@ -55,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def every_parser() -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Each parser of the command line by the words that name it, ``()`` for ``digitgan``
+    itself, then each command (and its actions) in order: what the docs' CLI reference
+    prints and what the tests walk."""
+    found = {}
+
+    def walk(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> None:
+        found[words] = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, (*words, name))
+
+    walk(build_parser(), ())
+    return found
+
+
 def add_serve(sub) -> None:
     sv = sub.add_parser(
         "serve",

@@ -124,7 +124,7 @@ def is_cyclegan_run(run_dir: Path) -> bool:
 def trained_config(run_dir: Path) -> TrainConfig:
     """The config of a run folder, or of a shipped model's folder (checked against its sha256)."""
     if shipped.is_model_folder(run_dir):
-        shipped.verify(run_dir)
+        shipped.verify_file(Path(run_dir) / "config.json")  # the weights: when they are read
         return load_config(Path(run_dir) / "config.json")
     return load_config(Path(run_dir) / "checkpoints" / "config.json")
 

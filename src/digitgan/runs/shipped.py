@@ -68,13 +68,13 @@ def sha256(path: Path) -> str:
 def verify(folder: Path) -> None:
     """Check a shipped model's files against SHA256SUMS: the one-line error names the file
     that differs (tampered, truncated or replaced)."""
-    folder = Path(folder)
-    sums = expected_sums()
     for file in CHECKED:
-        _verify_file(folder / file, sums)
+        verify_file(Path(folder) / file)
 
 
-def _verify_file(path: Path, sums: dict[str, str]) -> None:
+def verify_file(path: Path) -> None:
+    """Check one shipped file against SHA256SUMS, just before it is read."""
+    path, sums = Path(path), expected_sums()
     key = f"{path.parent.name}/{path.name}"
     if key not in sums:
         raise UserError(f"{path} is not a shipped file (not in {SUMS}); {REINSTALL}")
@@ -89,15 +89,15 @@ def shipped_evaluator() -> Path:
     checked against SHA256SUMS: one fixed classifier, as FID's Inception weights are fixed,
     so that figures from two machines compare."""
     path = PRETRAINED_ROOT / EVALUATOR / "model.safetensors"
-    _verify_file(path, expected_sums())
+    verify_file(path)
     return path
 
 
 def packed_state(folder: Path, role: str) -> dict[str, torch.Tensor]:
     """The float32 weights of one network (``role``: G, to_handwritten, to_typed) of a shipped
     model, checked against SHA256SUMS first."""
-    verify(folder)
     path = Path(folder) / "model.safetensors"
+    verify_file(path)
     prefix = f"{role}."
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -122,3 +122,16 @@ def test_digit_histogram_and_confidence():
     p = torch.tensor([[0.95, 0.05] + [0.0] * 8, [0.5, 0.5] + [0.0] * 8])
     assert metrics.confidence(p) == pytest.approx({"mean": 0.725, "share_above": 0.5})
     assert metrics.conditional_accuracy(p, torch.tensor([0, 1])) == 0.5
+
+
+def test_per_digit_accuracy_shows_the_digit_a_mean_hides():
+    # 1s read as 7s a third of the time; every other digit right; no 9s at all
+    labels = torch.tensor([d for d in range(9) for _ in range(3)])
+    read = labels.clone()
+    read[3] = 7  # the first of the three 1s
+    accuracy = metrics.per_digit_accuracy(torch.eye(10)[read], labels)
+    assert accuracy[1] == pytest.approx(2 / 3) and accuracy[9] is None
+    assert all(a == 1.0 for d, a in enumerate(accuracy) if d not in (1, 9))
+    assert metrics.conditional_accuracy(torch.eye(10)[read], labels) == pytest.approx(26 / 27)
+    feats = torch.randn(27, 4)
+    assert metrics.all_metrics(feats, torch.eye(10)[read], feats, labels=labels)["digit_accuracy"] == accuracy

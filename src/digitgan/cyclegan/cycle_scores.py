@@ -101,4 +101,30 @@ def format_translation(report: dict) -> str:
             f"translation closes {d['fid_gap_closed']:.1%} of the FID gap to the floor (n = {d['n']:,})",
             "",
         ]
-    return "\n".join(lines).rstrip()
+    return "\n".join(lines + per_digit_lines(report)).rstrip()
+
+
+def worst_digit(accuracies: list[float | None]) -> tuple[int, float]:
+    """(digit, share read right) of the digit read right least often."""
+    return min(((d, a) for d, a in enumerate(accuracies) if a is not None), key=lambda da: da[1])
+
+
+def per_digit_lines(report: dict) -> list[str]:
+    """Each digit's share read as itself, both ways, translated and not, and the worst
+    digit under each column: a mean over digits hides one that fails. Empty for reports
+    written before the per-digit figures were kept."""
+    columns = [
+        (report[key][part].get("digit_accuracy"), title)
+        for key, short in (("typed_to_handwritten", "typed->hand"), ("handwritten_to_typed", "hand->typed"))
+        for part, title in (("translated", short), ("untranslated", "untranslated"))
+    ]
+    if any(accuracies is None for accuracies, _ in columns):
+        return []
+    lines = ["read as the source digit, per digit", f"{'digit':<6}" + "".join(f"{t:>14}" for _, t in columns)]
+    lines.append("-" * (6 + 14 * len(columns)))
+    for d in range(10):
+        cells = ["-" if a[d] is None else f"{a[d]:.2%}" for a, _ in columns]
+        lines.append(f"{d:<6}" + "".join(f"{c:>14}" for c in cells))
+    worst = [worst_digit(a) for a, _ in columns]
+    lines.append(f"{'worst':<6}" + "".join(f"{f'{d}: {a:.2%}':>14}" for d, a in worst))
+    return lines

@@ -139,6 +139,15 @@ def conditional_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     return float((probs.argmax(1) == labels).double().mean())
 
 
+def per_digit_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> list[float | None]:
+    """For each digit 0-9, the share of its samples read as that digit (None where no
+    sample has that label): a mean over digits hides one that fails."""
+    right = (probs.argmax(1) == labels).double()
+    counts = torch.bincount(labels, minlength=10)[:10]
+    hits = torch.bincount(labels, weights=right, minlength=10)[:10]
+    return [float(h / c) if c else None for h, c in zip(hits, counts, strict=True)]
+
+
 def all_metrics(
     features: torch.Tensor,
     probs: torch.Tensor,
@@ -167,4 +176,5 @@ def all_metrics(
     }
     if labels is not None:
         out["conditional_accuracy"] = conditional_accuracy(probs, labels)
+        out["digit_accuracy"] = per_digit_accuracy(probs, labels)
     return out

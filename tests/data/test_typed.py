@@ -106,3 +106,30 @@ def test_every_preset_trains_on_typed_digits(preset, small_typed, tmp_path):
     run = train(cfg, stream=io.StringIO(), progress=False).run_dir
     assert " typed train images" in (run / "log.txt").read_text()  # the summary names the data
     assert (run / "checkpoints" / "G.safetensors").is_file()
+
+
+def test_unseen_fonts_drop_every_font_that_draws_a_training_fonts_digits(monkeypatch):
+    """The unseen packages are an evaluation set: a font there whose ten digits equal a
+    training font's is dropped. Pointed at a folder the typed set trains on, none is kept."""
+    from digitgan.data import unseen_fonts as unseen
+
+    folder = next(iter(typed.FONT_DIRS))
+    monkeypatch.setattr(unseen, "UNSEEN_DIRS", {folder: typed.FONT_DIRS[folder]})
+    unseen.unseen_fonts.cache_clear()
+    try:
+        kept, dropped = unseen.unseen_fonts()
+    finally:
+        unseen.unseen_fonts.cache_clear()
+    assert kept == [] and len(dropped) == len(typed.installed_fonts({folder: typed.FONT_DIRS[folder]}))
+    assert all(why.startswith("same digits as") or why == "lacks the digits 0-9" for _, why in dropped)
+
+
+def test_unseen_digits_are_printed_per_font_and_digit_from_one_seed():
+    from digitgan.data.unseen_fonts import render_unseen
+
+    fonts = typed.usable_fonts()[0][:2]
+    data = render_unseen(fonts, per_digit=2, seed=3)
+    assert data["images"].shape == (40, 28, 28) and data["images"].dtype == np.uint8
+    assert list(data["labels"][:4]) == [0, 0, 1, 1] and list(data["font"]) == [0] * 20 + [1] * 20
+    assert np.array_equal(render_unseen(fonts, per_digit=2, seed=3)["images"], data["images"])
+    assert not np.array_equal(render_unseen(fonts, per_digit=2, seed=4)["images"], data["images"])

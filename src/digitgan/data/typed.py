@@ -85,9 +85,10 @@ class Font:
         return SAME_DESIGN.get(stem, stem)
 
 
-def installed_fonts() -> list[Font]:
+def installed_fonts(dirs: dict[str, tuple[str, str]] = FONT_DIRS) -> list[Font]:
+    """The .ttf and .otf files of ``dirs`` (folder -> (package, licence)) that are installed."""
     fonts = []
-    for directory, (package, licence) in FONT_DIRS.items():
+    for directory, (package, licence) in dirs.items():
         for path in sorted(Path(directory).glob("*")):
             if path.suffix in (".ttf", ".otf"):
                 fonts.append(Font(path, package, licence))
@@ -142,12 +143,25 @@ def digit_glyphs(font: Font) -> list[Image.Image] | None:
 
 @functools.cache
 def usable_fonts() -> tuple[list[Font], list[tuple[Font, str]]]:
-    """(fonts kept, [(font dropped, why)]): symbol fonts, fonts without the ten digits, and
-    fonts whose ten MNIST-style digits equal an earlier font's pixel for pixel. Scanned once
-    per process (a few seconds: every font's digits are rendered); callers must not change
-    the lists."""
-    kept, dropped, seen = [], [], {}
-    for font in installed_fonts():
+    """(fonts kept, [(font dropped, why)]) of the installed fonts of FONT_DIRS: symbol
+    fonts, fonts without the ten digits, and fonts whose ten MNIST-style digits equal an
+    earlier font's pixel for pixel. Scanned once per process (a few seconds: every font's
+    digits are rendered); callers must not change the lists."""
+    return scan_fonts(installed_fonts())
+
+
+def digit_signature(glyphs: list[Image.Image]) -> bytes:
+    """The ten digits MNIST-style, as bytes: equal for fonts that draw the same digits."""
+    return b"".join(mnist_style(g).tobytes() for g in glyphs)
+
+
+def scan_fonts(
+    fonts: list[Font], seen: dict[bytes, str] | None = None
+) -> tuple[list[Font], list[tuple[Font, str]]]:
+    """:func:`usable_fonts` for any fonts; ``seen`` (signature -> font name) drops the ones
+    that draw the digits of fonts already seen, and gains the kept ones."""
+    kept, dropped, seen = [], [], {} if seen is None else seen
+    for font in fonts:
         if font.name in SYMBOL_FONTS:
             dropped.append((font, SYMBOL_FONTS[font.name]))
             continue
@@ -155,7 +169,7 @@ def usable_fonts() -> tuple[list[Font], list[tuple[Font, str]]]:
         if glyphs is None:
             dropped.append((font, "lacks the digits 0-9"))
             continue
-        signature = b"".join(mnist_style(g).tobytes() for g in glyphs)
+        signature = digit_signature(glyphs)
         if signature in seen:
             dropped.append((font, f"same digits as {seen[signature]}"))
             continue

@@ -27,7 +27,7 @@ from digitgan import __version__
 from digitgan.config.train_config import TrainConfig
 from digitgan.runs.checkpoint import load_config
 from digitgan.runs.run_folder import read_stats
-from digitgan.runs.shipped import NAMES, PRETRAINED_ROOT, SUMS, sha256
+from digitgan.runs.shipped import CHECKED, NAMES, PRETRAINED_ROOT, SUMS, sha256
 
 ROLES = {"cdcgan": ("G",), "scdcgan": ("G",), "cyclegan": ("to_handwritten", "to_typed")}
 # Settings of the machine that trained it, not of the model: back to their defaults.
@@ -59,11 +59,11 @@ def shipped_config(run: Path, epochs: int | None) -> TrainConfig:
     return dataclasses.replace(cfg, **defaults, **({"epochs": epochs} if epochs else {}))
 
 
-def write_sums(name: str, folder: Path) -> None:
+def write_sums(name: str, folder: Path, files: tuple[str, ...] = CHECKED) -> None:
     """Replace ``name``'s lines in SHA256SUMS (sorted, as sha256sum -c reads them)."""
     lines = [line for line in (SUMS.read_text().splitlines() if SUMS.exists() else []) if line]
     lines = [line for line in lines if not line.split("  ", 1)[1].startswith(f"{name}/")]
-    lines += [f"{sha256(folder / f)}  {name}/{f}" for f in ("config.json", "model.safetensors")]
+    lines += [f"{sha256(folder / f)}  {name}/{f}" for f in files]
     SUMS.write_text("\n".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])) + "\n")
 
 

@@ -24,7 +24,10 @@ LAYERS = [
     ("models", {"models", "objectives", "cyclegan.cycle_networks", "cyclegan.cycle_objectives"}),
     ("runs", {"runs"}),
     ("training", {"training", "cyclegan.cycle_family", "cyclegan.guide"}),
-    ("uses", {"evaluation", "generation", "cyclegan.cycle_scores", "cyclegan.translation"}),
+    (
+        "uses",
+        {"evaluation", "generation", "cyclegan.cycle_scores", "cyclegan.translation", "cyclegan.reader"},
+    ),
     ("api", {"api"}),
     ("serving", {"serving"}),
     ("cli", {"cli", "__main__", "__init__"}),

@@ -24,6 +24,7 @@ _HOMES = {
     "evaluate": "digitgan.api.actions",
     "Generator": "digitgan.api.generator",
     "Translator": "digitgan.api.translator",
+    "UnreadableInput": "digitgan.api.translator",
     "UserError": "digitgan.basics.errors",
 }
 __all__ = [*_HOMES, "__version__"]

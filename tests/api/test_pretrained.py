@@ -148,13 +148,22 @@ def test_a_changed_shipped_file_is_one_line_and_exit_2(shipped_copy, tmp_path, c
         digitgan.load(name)
 
 
-def test_a_changed_shipped_evaluator_is_one_line_and_exit_2(shipped_copy, tmp_path, capsys):
-    path = shipped_copy / shipped.EVALUATOR / "model.safetensors"
+@pytest.mark.parametrize(
+    "folder, command",
+    [
+        (shipped.EVALUATOR, ["evaluate", "--pretrained", "cdcgan", "--n", "100", "--out", "m.json"]),
+        (shipped.READER, ["handwrite", "--pretrained", "2026", "--out", "m.png"]),
+    ],
+)
+def test_a_changed_shipped_evaluator_or_reader_is_one_line_and_exit_2(
+    shipped_copy, tmp_path, capsys, folder, command
+):
+    path = shipped_copy / folder / "model.safetensors"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    out = tmp_path / "m.json"
-    assert main(["evaluate", "--pretrained", "cdcgan", "--n", "100", "--out", str(out)]) == 2
+    out = tmp_path / command[-1]
+    assert main([*command[:-1], str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and "sha256" in err and "reinstall" in err
     assert not out.exists()
@@ -162,10 +171,13 @@ def test_a_changed_shipped_evaluator_is_one_line_and_exit_2(shipped_copy, tmp_pa
 
 def test_the_files_match_their_sums_cards_and_size_bounds():
     sums = shipped.expected_sums()
-    evaluator = f"{shipped.EVALUATOR}/model.safetensors"
-    assert sorted(sums) == sorted([evaluator, *(f"{n}/{f}" for n in shipped.NAMES for f in shipped.CHECKED)])
-    card = (shipped.PRETRAINED_ROOT / shipped.EVALUATOR / "README.md").read_text()
-    assert sums[evaluator] == shipped.sha256(shipped.shipped_evaluator()) and sums[evaluator] in card
+    networks = {shipped.EVALUATOR: shipped.shipped_evaluator(), shipped.READER: shipped.shipped_reader()}
+    weights = [f"{folder}/model.safetensors" for folder in networks]
+    assert sorted(sums) == sorted([*weights, *(f"{n}/{f}" for n in shipped.NAMES for f in shipped.CHECKED)])
+    for folder, path in networks.items():
+        card = (shipped.PRETRAINED_ROOT / folder / "README.md").read_text()
+        key = f"{folder}/model.safetensors"
+        assert sums[key] == shipped.sha256(path) and sums[key] in card
     total = 0
     for name in shipped.NAMES:
         folder = shipped.pretrained_dir(name)
@@ -206,8 +218,9 @@ def test_the_wheel_carries_the_weights(tmp_path):
     for name in shipped.NAMES:
         for file in (*shipped.CHECKED, "README.md", "metrics.json"):
             assert f"digitgan/pretrained/{name}/{file}" in names
-    for file in ("model.safetensors", "README.md"):
-        assert f"digitgan/pretrained/{shipped.EVALUATOR}/{file}" in names
+    for folder in (shipped.EVALUATOR, shipped.READER):
+        for file in ("model.safetensors", "README.md"):
+            assert f"digitgan/pretrained/{folder}/{file}" in names
     assert "digitgan/pretrained/SHA256SUMS" in names
 
 

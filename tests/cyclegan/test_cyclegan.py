@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 from digitgan.cli.main import main
 from digitgan.config.presets import make_config
 from digitgan.cyclegan.cycle_family import CycleFamily
+from digitgan.cyclegan.cycle_scores import worst_digit
+from digitgan.cyclegan.reader import describe, load_reader, not_digits, unreadable
 from digitgan.cyclegan.translation import HANDWRITE_SCALE, MAX_TEXT
 from digitgan.data import typed
 from digitgan.data.digits import load_dataset
@@ -199,15 +201,33 @@ def test_handwrite_writes_the_typed_line_above_the_handwritten_one(cycle_run, tm
     assert again.read_bytes() == out.read_bytes()  # same seed, same picture
 
 
+def test_the_reader_names_typed_inputs_that_are_not_digits(small_typed):
+    """The shipped reader on the held-out fonts: their digits are read; their letters and
+    signs, inverted digits and digits cut out of a box are flagged; a blank is not (a space
+    in handwrite stays blank)."""
+    net = load_reader()
+    digits = load_dataset("typed", None, "test").images
+    assert len(unreadable(net, digits)) <= 0.03 * len(digits)
+    others = torch.from_numpy(not_digits("test", 6, seed=7))
+    assert len(unreadable(net, others)) >= 0.9 * len(others)
+    assert len(unreadable(net, 255 - digits[:100])) >= 90
+    assert unreadable(net, torch.zeros(3, 28, 28, dtype=torch.uint8)) == []
+
+
 def test_translate_keeps_labels_and_refuses_other_runs(cycle_run, tiny_run, tmp_path, capsys):
     test = load_dataset("typed", None, "test")
+    images = test.images[:100].clone()
+    images[[3, 7]] = 255 - images[[3, 7]]  # printed white on black: not digits a translator can read
     source = tmp_path / "typed.npz"
-    np.savez(source, images=test.images[:100].numpy(), labels=test.labels[:100].numpy())
+    np.savez(source, images=images.numpy(), labels=test.labels[:100].numpy())
     out = tmp_path / "hand.npz"
-    code, _, _ = _cli(
+    code, _, err = _cli(
         ["translate", cycle_run.run_dir, "--samples", source, "--to", "handwritten", "--out", out], capsys
     )
     assert code == 0
+    flagged = unreadable(load_reader(), images)
+    assert {3, 7} <= set(flagged) and len(flagged) <= 5
+    assert err.count("\n") == 1 and f"warning: {describe(flagged, 100)} cannot be read" in err
     with np.load(out) as result:
         assert result["images"].shape == (100, 28, 28) and result["images"].dtype == np.uint8
         assert (result["labels"] == test.labels[:100].numpy()).all()
@@ -244,6 +264,11 @@ def test_evaluate_measures_both_directions_beside_untranslated_and_floor(
         )
         assert d["fid_gap_closed"] == pytest.approx(gap)
         assert 0 <= d["translated"]["conditional_accuracy"] <= 1
+        per_digit = d["translated"]["digit_accuracy"]  # each digit's share, both ways
+        assert len(per_digit) == 10 and all(0 <= a <= 1 for a in per_digit)
+        worst = worst_digit(per_digit)
+        assert worst[1] == min(per_digit) <= d["translated"]["conditional_accuracy"]
+        assert f"{worst[0]}: {worst[1]:.2%}" in stdout.split("per digit")[1]
     # untranslated typed digits read by the MNIST evaluator: far from handwriting, still digits
     untranslated = report["typed_to_handwritten"]["untranslated"]
     assert untranslated["fid"] > 5 * report["typed_to_handwritten"]["real_floor"]["fid"]
@@ -330,6 +355,7 @@ def test_serve_writes_by_hand_as_the_command_does(cycle_run, tiny_run, tmp_path,
         query = {"run": name, "text": "20 26", "compare": "true", "seed": 3}
         response = client.get("/api/handwrite", params=query)
         assert response.status_code == 200 and response.content == out.read_bytes()
+        assert response.headers["Digitgan-Unreadable"] == ""  # a held-out font's digits are read
         for path, params, words in (
             ("/api/handwrite", {"run": name, "text": "2x"}, "only digits"),
             ("/api/generate", {"run": name}, "/api/handwrite"),
@@ -361,6 +387,8 @@ def test_the_python_api_writes_and_translates_as_the_commands_do(cycle_run, tmp_
         == 0
     )
     assert np.array_equal(translator.translate(digits, to="handwritten"), np.load(written)["images"])
+    with pytest.warns(digitgan.UnreadableInput, match=r"16 of 16 inputs \(0, 1, 2, .*cannot be read"):
+        translator.translate(255 - digits, to="handwritten")  # inverted: flagged, then translated
     with pytest.raises(digitgan.UserError, match="handwritten or typed"):
         translator.translate(digits, to="fonts")
     with pytest.raises(digitgan.UserError, match="generator's"):

@@ -4,6 +4,7 @@ each, imported when the command runs (so that ``digitgan --help`` stays fast).""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from digitgan.basics.errors import UserError
@@ -228,18 +229,34 @@ def evaluate_cyclegan(args: argparse.Namespace) -> None:
     print(f"digitgan: {report['seconds']:.1f} s" + (f"; wrote {out}" if out is not None else ""))
 
 
+def warn(message: str) -> None:
+    """One line on stderr: the command did its job, but part of its input needs a look."""
+    print(f"digitgan: warning: {message}", file=sys.stderr)
+
+
 def cmd_handwrite(args: argparse.Namespace) -> None:
     from digitgan.cyclegan.translation import handwrite
 
-    font = handwrite(args.run_dir, args.text, args.out, args.font, args.seed, args.compare, args.force)
-    print(f"digitgan: wrote {args.out} ({args.text!r} in {font}, written by {args.run_dir.name})")
+    written = handwrite(args.run_dir, args.text, args.out, args.font, args.seed, args.compare, args.force)
+    print(f"digitgan: wrote {args.out} ({args.text!r} in {written.font}, written by {args.run_dir.name})")
+    if written.unreadable:
+        where = ", ".join(str(i) for i in written.unreadable)
+        warn(
+            f"{written.font} prints the characters at {where} so that they cannot be read as digits; their handwriting is unreliable"
+        )
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
+    from digitgan.cyclegan.reader import describe
     from digitgan.cyclegan.translation import translate_file
 
-    n = translate_file(args.run_dir, args.samples, args.to, args.out, args.force)
+    n, bad = translate_file(args.run_dir, args.samples, args.to, args.out, args.force)
     print(f"digitgan: translated {n:,} digits into {args.to}: {args.out}")
+    if bad:
+        warn(
+            f"{describe(bad, n)} cannot be read as typed digits (boxed, inverted or not a digit); "
+            "each was translated into whatever digit the translator saw in it: check or drop them"
+        )
 
 
 def cmd_export(args: argparse.Namespace) -> None:

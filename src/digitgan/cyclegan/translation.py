@@ -13,6 +13,7 @@ and translates without gradients, in batches; inputs and outputs are uint8 digit
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from digitgan.basics.images import to_model_range, to_uint8
 from digitgan.basics.safe_output import check_output_file
 from digitgan.config.train_config import TrainConfig
 from digitgan.cyclegan.cycle_networks import ResnetGenerator, translate_batches
+from digitgan.cyclegan.reader import load_reader, unreadable
 from digitgan.runs.checkpoint import load_trained, trained_config
 from digitgan.runs.run_folder import require_run_dir
 
@@ -95,24 +97,33 @@ def typed_line(text: str, font_name: str | None, seed: int) -> tuple[torch.Tenso
 
 def handwrite(
     run_dir: Path, text: str, out: Path, font: str | None, seed: int, compare: bool, force: bool = False
-) -> str:
+) -> Handwriting:
     """Write ``text`` by hand into the PNG ``out`` (the typed line above it with
-    ``compare``; an existing ``out`` only with ``force``); returns the font's name."""
+    ``compare``; an existing ``out`` only with ``force``)."""
     check_text(text)
     check_output_file(out, "--out", (".png",), force)
     net, _ = load_translator(run_dir, "handwritten")
-    png, font_name = handwriting_png(net, text, font, seed, compare)
-    atomic_write_bytes(out, png)
-    return font_name
+    written = handwriting_png(net, text, font, seed, compare)
+    atomic_write_bytes(out, written.png)
+    return written
 
 
-def handwriting_png(
-    net: nn.Module, text: str, font: str | None, seed: int, compare: bool
-) -> tuple[bytes, str]:
+@dataclass(frozen=True)
+class Handwriting:
+    """A handwritten line: the PNG, the font it was printed in, and the positions in the
+    text of the printed digits the reader could not read (empty unless the font is odd)."""
+
+    png: bytes
+    font: str
+    unreadable: list[int]
+
+
+def handwriting_png(net: nn.Module, text: str, font: str | None, seed: int, compare: bool) -> Handwriting:
     """``text`` printed in ``font``, translated by ``net`` into handwriting: a one-channel PNG
-    at 4x (the typed line above with ``compare``), and the font's name."""
+    at 4x (the typed line above with ``compare``)."""
     check_text(text)
     typed, font_name = typed_line(text, font, seed)
+    bad = unreadable(load_reader(), typed)
     hand = translate(net, typed)
     hand[typed.flatten(1).amax(1) == 0] = 0  # a space stays blank
     rows = [typed, hand] if compare else [hand]
@@ -122,17 +133,21 @@ def handwriting_png(
     )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return buffer.getvalue(), font_name
+    return Handwriting(buffer.getvalue(), font_name, bad)
 
 
-def translate_file(run_dir: Path, samples: Path, to: str, out: Path, force: bool = False) -> int:
+def translate_file(
+    run_dir: Path, samples: Path, to: str, out: Path, force: bool = False
+) -> tuple[int, list[int]]:
     """Translate the digits of an .npz (``images``, optional ``labels``, kept) into ``out``
-    (an existing one only with ``force``; never the input)."""
+    (an existing one only with ``force``; never the input). Returns how many, and the
+    indices of typed inputs that the reader cannot read as digits (into handwriting only)."""
     from digitgan.evaluation.scores import load_samples
     from digitgan.generation.sampling import write_samples
 
     check_output_file(out, "--out", (".npz",), force, inputs=[("--samples", samples)])
     net, _ = load_translator(run_dir, to)
     images, labels = load_samples(samples, min_n=1)
+    bad = unreadable(load_reader(), images) if to == "handwritten" else []
     write_samples(translate(net, images)[:, None], out, labels)  # as digitgan sample writes .npz
-    return images.shape[0]
+    return images.shape[0], bad

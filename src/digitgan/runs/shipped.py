@@ -33,6 +33,7 @@ SUMS = PRETRAINED_ROOT / "SHA256SUMS"
 NAMES = ("cdcgan", "scdcgan", "cyclegan")  # what ships: two generators and a translator
 CHECKED = ("config.json", "model.safetensors")  # the files a model is made of
 EVALUATOR = "evaluator"  # the folder of evaluation/classifier.py's network, trained on MNIST
+READER = "reader"  # cyclegan/reader.py's network: which typed inputs are not digits
 REINSTALL = "reinstall digitgan (pip install --force-reinstall digitgan) to restore it"
 
 
@@ -88,7 +89,17 @@ def shipped_evaluator() -> Path:
     """The MNIST evaluator every figure is measured with unless ``--evaluator`` names another,
     checked against SHA256SUMS: one fixed classifier, as FID's Inception weights are fixed,
     so that figures from two machines compare."""
-    path = PRETRAINED_ROOT / EVALUATOR / "model.safetensors"
+    return shipped_weights(EVALUATOR)
+
+
+def shipped_reader() -> Path:
+    """The typed-digit reader that names the inputs a translator cannot translate."""
+    return shipped_weights(READER)
+
+
+def shipped_weights(folder: str) -> Path:
+    """A shipped network's model.safetensors, checked against SHA256SUMS."""
+    path = PRETRAINED_ROOT / folder / "model.safetensors"
     verify_file(path)
     return path
 

@@ -259,8 +259,12 @@ def _handwrite_route(router: APIRouter, Run, pick) -> None:  # Run: a type, as F
         seed: Seed = 0,
         compare: Annotated[bool, Query(description="the typed line above the handwritten one")] = False,
     ) -> Response:
-        """A number written by hand by a cyclegan run, as ``digitgan handwrite`` writes it."""
-        return Response(served.handwriting(pick(run), text, seed, compare), media_type="image/png")
+        """A number written by hand by a cyclegan run, as ``digitgan handwrite`` writes it. The
+        header ``Digitgan-Unreadable`` lists the positions of printed characters the typed-digit
+        reader cannot read as digits (empty when all are digits)."""
+        written = served.handwriting(pick(run), text, seed, compare)
+        unreadable = ",".join(str(i) for i in written.unreadable)
+        return Response(written.png, media_type="image/png", headers={"Digitgan-Unreadable": unreadable})
 
 
 def _static(body: bytes, kind: str):

@@ -157,11 +157,11 @@ def walk_bytes(images: torch.Tensor, gif: bool) -> bytes:
     return walk_gif_bytes(images) if gif else grid_png_bytes(images, nrow=images.shape[0])
 
 
-def handwriting(run: ServedRun, text: str, seed: int, compare: bool) -> bytes:
-    """``digitgan handwrite``'s picture, for a cyclegan run."""
+def handwriting(run: ServedRun, text: str, seed: int, compare: bool):
+    """``digitgan handwrite``'s picture (translation.Handwriting), for a cyclegan run."""
     from digitgan.cyclegan.translation import handwriting_png
 
     if not run.translator:
         raise UserError(f"{run.name} is a {run.cfg.preset} run; /api/handwrite needs a cyclegan run")
     with run.lock, torch.inference_mode():
-        return handwriting_png(run.net, text, None, seed, compare)[0]
+        return handwriting_png(run.net, text, None, seed, compare)

@@ -1,0 +1,113 @@
+"""A translator on typed digits in fonts it never saw: per digit, per font package.
+
+    python bench/unseen_fonts.py cyclegan --data-root ../shared/data     # the shipped model
+    python bench/unseen_fonts.py runs/00001-cyclegan --per-digit 10
+
+Renders ``--per-digit`` digits of each digit in each font of the unseen Debian packages
+(data/unseen_fonts.py; at most ``--fonts-per-package`` fonts of each, spread over its
+styles), as the typed data set prints its own, and translates them into handwriting. The
+MNIST evaluator reads each translation; the typed-digit reader (cyclegan/reader.py) says
+which inputs are not readable digits. Prints the share read as the source digit for each
+digit and package, the worst digit beside the mean, on every input and on the readable ones;
+writes it all to bench/results/unseen_fonts.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from digitgan.api.loading import load
+from digitgan.cyclegan.reader import load_reader, unreadable
+from digitgan.data.unseen_fonts import render_unseen, unseen_fonts
+from digitgan.evaluation.classifier import ensure_evaluator
+
+
+def spread(fonts: list, k: int) -> list:
+    """At most ``k`` fonts of each package, evenly over its sorted fonts."""
+    by_package: dict[str, list] = {}
+    for font in fonts:
+        by_package.setdefault(font.package, []).append(font)
+    chosen = []
+    for group in by_package.values():
+        idx = np.unique(np.linspace(0, len(group) - 1, min(k, len(group))).round().astype(int))
+        chosen += [group[i] for i in idx]
+    return chosen
+
+
+def shares(right: np.ndarray, keys: np.ndarray, names) -> dict:
+    return {str(name): float(right[keys == name].mean()) for name in names if (keys == name).any()}
+
+
+def summary(right: np.ndarray, labels: np.ndarray, packages: np.ndarray) -> dict:
+    digits = shares(right, labels, range(10))
+    worst = min(digits, key=digits.get)
+    return {
+        "n": int(right.size),
+        "read_as_source": float(right.mean()),
+        "per_digit": digits,
+        "worst_digit": {"digit": int(worst), "read_as_source": digits[worst]},
+        "per_package": shares(right, packages, sorted(set(packages))),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", help="a shipped model's name (cyclegan) or a cyclegan run folder")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--per-digit", type=int, default=10)
+    ap.add_argument("--fonts-per-package", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/unseen_fonts.json"))
+    args = ap.parse_args()
+    start = time.perf_counter()
+    fonts = spread(unseen_fonts()[0], args.fonts_per_package)
+    data = render_unseen(fonts, args.per_digit, args.seed)
+    images, labels = torch.from_numpy(data["images"]), data["labels"]
+    packages = np.array([fonts[i].package for i in data["font"]])
+    hand = load(args.model).translate(data["images"], to="handwritten")
+    evaluator = ensure_evaluator(None, args.data_root, dataset="mnist")
+    read = evaluator.embed(torch.from_numpy(hand))[1].argmax(1).numpy()
+    typed_read = evaluator.embed(images)[1].argmax(1).numpy()
+    bad = np.zeros(len(labels), bool)
+    bad[unreadable(load_reader(), images)] = True
+    right = read == labels
+    report = {
+        "model": args.model,
+        "fonts": len(fonts),
+        "packages": len(set(packages)),
+        "translated": summary(right, labels, packages),
+        "translated_readable": summary(right[~bad], labels[~bad], packages[~bad]),
+        "untranslated": summary(typed_read == labels, labels, packages),
+        "unreadable": {"n": int(bad.sum()), "fonts": sorted({fonts[i].name for i in data["font"][bad]})},
+        "seconds": time.perf_counter() - start,
+    }
+    print_table(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out} in {report['seconds']:.0f} s")
+
+
+def print_table(report: dict) -> None:
+    cols = ("translated", "translated_readable", "untranslated")
+    print(f"{report['fonts']} fonts of {report['packages']} unseen packages; read by the MNIST evaluator")
+    print(f"{'':<26}" + "".join(f"{c:>22}" for c in cols))
+    print(f"{'all digits':<26}" + "".join(f"{report[c]['read_as_source']:>22.2%}" for c in cols))
+    for d in range(10):
+        print(f"{f'digit {d}':<26}" + "".join(f"{report[c]['per_digit'][str(d)]:>22.2%}" for c in cols))
+    worst = [
+        f"{report[c]['worst_digit']['digit']}: {report[c]['worst_digit']['read_as_source']:.2%}" for c in cols
+    ]
+    print(f"{'worst digit':<26}" + "".join(f"{w:>22}" for w in worst))
+    low = sorted(report["translated"]["per_package"].items(), key=lambda kv: kv[1])[:8]
+    print("packages read worst after translation: " + ", ".join(f"{p} {v:.1%}" for p, v in low))
+    print(f"unreadable inputs: {report['unreadable']['n']} ({', '.join(report['unreadable']['fonts'][:8])})")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,6 @@ from typing import TextIO
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms import v2
 
 from digitgan.basics.files import cache_dir
 from digitgan.basics.images import to_model_range
@@ -34,7 +33,10 @@ GUIDE_VERSION = 1
 
 
 class GuideNet(nn.Module):
-    def __init__(self) -> None:
+    """LeNet-style: two 3x3 conv blocks, max pooling, one linear layer to ``classes`` logits
+    (the ten digits; the typed-digit reader adds "not a digit")."""
+
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1),
@@ -44,11 +46,11 @@ class GuideNet(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),  # (B, 64, 7, 7)
             nn.Flatten(),
-            nn.Linear(64 * 7 * 7, 10),
+            nn.Linear(64 * 7 * 7, classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, 1, 28, 28) in [-1, 1] -> logits (B, 10), fp32 under autocast too."""
+        """x (B, 1, 28, 28) in [-1, 1] -> logits (B, classes), fp32 under autocast too."""
         return self.net(x).float()
 
 
@@ -69,6 +71,8 @@ def train_guide(
 ) -> GuideNet:
     """Typed training fonts only, each batch distorted by a random affine map (rotation,
     shear, scale, shift): seconds per epoch on two cores; measured on the held-out fonts."""
+    from torchvision.transforms import v2  # here: commands that only read typed digits skip its import
+
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     net = GuideNet()

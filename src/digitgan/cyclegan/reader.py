@@ -22,6 +22,7 @@ from PIL import Image
 from torch import nn
 
 from digitgan.basics.images import to_model_range
+from digitgan.cyclegan.guide import GuideNet
 
 NOT_A_DIGIT = 10
 READABLE = 0.5  # the top digit's probability (of 11 classes) below which an input is unreadable
@@ -29,25 +30,9 @@ READABLE = 0.5  # the top digit's probability (of 11 classes) below which an inp
 NOT_DIGITS = "ACDEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy#%&@?+=*!$<>"
 
 
-class ReaderNet(nn.Module):
-    """LeNet-style (two 3x3 conv blocks, max pooling, one linear layer), eleven classes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 32, 14, 14)
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (B, 64, 7, 7)
-            nn.Flatten(),
-            nn.Linear(64 * 7 * 7, NOT_A_DIGIT + 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, 1, 28, 28) in [-1, 1] -> logits (B, 11), fp32."""
-        return self.net(x).float()
+def reader_net() -> GuideNet:
+    """The guide's LeNet-style network with an eleventh class, "not a digit"."""
+    return GuideNet(classes=NOT_A_DIGIT + 1)
 
 
 def boxed(glyph: Image.Image, margin: int) -> Image.Image:
@@ -84,7 +69,7 @@ def not_digits(split: str, per_font: int, seed: int = 0) -> np.ndarray:
 
 def train_reader(
     digits: torch.Tensor, labels: torch.Tensor, others: torch.Tensor, *, epochs: int = 3, seed: int = 1
-) -> ReaderNet:
+) -> GuideNet:
     """Digits (their labels) and non-digits (class 10), uint8 (N, 28, 28), each batch
     distorted by a random affine map, as the guide is trained."""
     from torchvision.transforms import v2
@@ -93,7 +78,7 @@ def train_reader(
     rng = torch.Generator().manual_seed(seed)
     images = torch.cat([digits, others])
     targets = torch.cat([labels.long(), torch.full((len(others),), NOT_A_DIGIT)])
-    net = ReaderNet()
+    net = reader_net()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     distort = v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.15), shear=(-20, 20, -5, 5))
     for _ in range(epochs):
@@ -131,9 +116,9 @@ def describe(indices: list[int], n: int, shown: int = 10) -> str:
     return f"{len(indices):,} of {n:,} inputs ({listed})"
 
 
-def load_reader() -> ReaderNet:
+def load_reader() -> GuideNet:
     """The shipped reader (pretrained/reader/), checked against SHA256SUMS, in eval mode."""
     from digitgan.runs.checkpoint import load_weights
     from digitgan.runs.shipped import shipped_reader
 
-    return load_weights(shipped_reader(), ReaderNet()).eval().requires_grad_(False)
+    return load_weights(shipped_reader(), reader_net()).eval().requires_grad_(False)

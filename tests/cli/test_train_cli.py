@@ -136,7 +136,7 @@ BAD_FLAGS = {
     "G's resize layer on the tutorial's MLPs": (["--g-upsample", "resize"], "--g-upsample"),
     "unknown G upsampling": (["--arch", "conv", "--g-upsample", "bilinear"], "--g-upsample"),
     "truncation of 0": (["--preset", "scdcgan", "--truncation", "0"], "--truncation"),
-    "truncation above 1": (["--preset", "scdcgan", "--truncation", "1.5"], "--truncation"),
+    "truncation above 2": (["--preset", "scdcgan", "--truncation", "2.5"], "--truncation"),
     "truncation on cyclegan": (["--preset", "cyclegan", "--truncation", "0.8"], "--truncation"),
     "26 clusters per digit": (["--preset", "cdcgan", "--clusters", "26"], "--clusters"),
     "more clusters per digit than examples": (

@@ -59,5 +59,5 @@ seed = number(int, lambda v: 0 <= v <= MAX_SEED, f"must be between 0 and {MAX_SE
 positive_int = number(int, lambda v: v >= 1, "must be >= 1")
 nonneg_int = number(int, lambda v: v >= 0, "must be >= 0")
 digit = number(int, lambda v: 0 <= v <= 9, "must be a digit 0-9", noun="a digit 0-9")
-share = number(float, lambda v: 0 < v <= 1, "must lie in (0, 1]")
+spread = number(float, lambda v: 0 < v <= 2, "must lie in (0, 2]")
 cas_n = number(int, lambda v: 100 <= v <= 60_000, "must be between 100 and 60,000 (MNIST's training set)")

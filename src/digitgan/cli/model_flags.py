@@ -14,8 +14,8 @@ def add_truncation(parser) -> None:
     parser.add_argument(
         "--truncation",
         metavar="PSI",
-        type=at.share,
-        help="draw with the noise's spread times PSI (truncation; 1 = off; default: the run's, set in training)",
+        type=at.spread,
+        help="draw with the noise's spread times PSI, at most 2 (below 1: truncation; 1 = off; default: the run's)",
     )
 
 

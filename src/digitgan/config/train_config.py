@@ -33,6 +33,7 @@ DEVICES = ("auto", "cpu", "cuda")
 AT_LEAST_1, AT_LEAST_0 = Range(1), Range(0)
 ABOVE_0, SHARE = Range(0, open_low=True), Range(0, 1, open_low=True)  # SHARE: (0, 1]
 UNIT = Range(0, 1, open_high=True)  # [0, 1)
+SPREAD = Range(0, 2, open_low=True)  # (0, 2]: the noise's spread when drawing
 
 
 @dataclass
@@ -124,9 +125,10 @@ class TrainConfig:
     truncation: float = setting(
         1.0,
         "digits drawn from the trained run (sample, evaluate, serve, export, dataset) take noise of this "
-        "spread, buying precision with variety (Brock et al. 2019); training is unchanged; 1 = off",
+        "spread: below 1 (truncation, Brock et al. 2019) buys precision with variety, above 1 variety with "
+        "precision; training is unchanged; 1 = off",
         "techniques",
-        SHARE,
+        SPREAD,
     )
     # arithmetic of the convolutional networks' steps (fast/arithmetic.py)
     precision: str = setting(

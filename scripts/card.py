@@ -40,8 +40,10 @@ NOT_FOR = {
     "writer's variety matters (a classifier trained on them alone scores below one trained on MNIST).",
     "scdcgan": "choosing which digit it draws (use cdcgan); about 4% of its digits are not "
     "read confidently as any digit.",
-    "cyclegan": "glyphs that are not digits, inverted or boxed digits, or fonts far from the "
-    "ones it trained on: it may turn those into another digit without a warning (issue 44).",
+    "cyclegan": "fonts far from the ones it trained on: on 145 fonts of 45 Debian packages it never "
+    "saw it keeps 94% of digits and 86% of 6s (`bench/unseen_fonts.py`; issue 44). Glyphs that are "
+    "not digits, inverted or boxed digits are named by the typed-digit reader (`digitgan translate` "
+    "warns with their indices), then translated into whatever digit it sees in them.",
 }
 LICENCES = {
     "cdcgan": "MIT (the weights and code); trained on MNIST (Yann LeCun and Corinna Cortes), "

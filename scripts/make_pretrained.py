@@ -51,12 +51,14 @@ def pack_weights(run: Path, name: str, dtype: torch.dtype) -> dict[str, torch.Te
     return packed
 
 
-def shipped_config(run: Path, epochs: int | None) -> TrainConfig:
+def shipped_config(run: Path, epochs: int | None, truncation: float | None = None) -> TrainConfig:
     """The run's config with the machine's settings back at their defaults (and ``epochs``,
-    for weights taken from a checkpoint before the run's end)."""
+    for weights taken from a checkpoint before the run's end; ``truncation``, the noise's
+    spread the model draws with, where it is not the run's)."""
     cfg = load_config(run / "checkpoints" / "config.json")
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in MACHINE}
-    return dataclasses.replace(cfg, **defaults, **({"epochs": epochs} if epochs else {}))
+    changed = {"epochs": epochs, "truncation": truncation}
+    return dataclasses.replace(cfg, **defaults, **{k: v for k, v in changed.items() if v is not None})
 
 
 def write_sums(name: str, folder: Path, files: tuple[str, ...] = CHECKED) -> None:
@@ -106,12 +108,13 @@ def main() -> None:
     p.add_argument("--cas-n", type=int, default=60_000, help="cdcgan's CAS digits (0: none)")
     p.add_argument("--reuse-figures", action="store_true", help="keep metrics.json (same weights)")
     p.add_argument("--epochs", type=int, help="the epochs its weights had, if taken before the run's end")
+    p.add_argument("--truncation", type=float, help="the noise's spread it draws with, if not the run's")
     p.add_argument("--cpu", help="the CPU that trained it, in words (default: this one's name)")
     p.add_argument("--minutes", type=float, help="training time, if the run's own is not the one to quote")
     args = p.parse_args()
     folder = PRETRAINED_ROOT / args.name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(shipped_config(args.run, args.epochs).to_json() + "\n")
+    (folder / "config.json").write_text(shipped_config(args.run, args.epochs, args.truncation).to_json() + "\n")
     meta = {"format": "pt"}  # one key: safetensors writes several in a random order per process
     (folder / "model.safetensors").write_bytes(
         save(pack_weights(args.run, args.name, getattr(torch, args.dtype)), metadata=meta)

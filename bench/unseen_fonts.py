@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import torch
 
 from digitgan.api.loading import load
 from digitgan.cyclegan.reader import load_reader, unreadable
-from digitgan.data.unseen_fonts import render_unseen, unseen_fonts
+from digitgan.data.unseen_fonts import PACKAGES, render_unseen, unseen_fonts
 from digitgan.evaluation.classifier import ensure_evaluator
 
 
@@ -67,6 +68,12 @@ def main() -> None:
     args = ap.parse_args()
     start = time.perf_counter()
     fonts = spread(unseen_fonts()[0], args.fonts_per_package)
+    if not fonts:
+        print(
+            f"unseen_fonts.py: no unseen font package is installed; apt-get install -y {PACKAGES}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     data = render_unseen(fonts, args.per_digit, args.seed)
     images, labels = torch.from_numpy(data["images"]), data["labels"]
     packages = np.array([fonts[i].package for i in data["font"]])

@@ -114,7 +114,9 @@ def main() -> None:
     args = p.parse_args()
     folder = PRETRAINED_ROOT / args.name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(shipped_config(args.run, args.epochs, args.truncation).to_json() + "\n")
+    (folder / "config.json").write_text(
+        shipped_config(args.run, args.epochs, args.truncation).to_json() + "\n"
+    )
     meta = {"format": "pt"}  # one key: safetensors writes several in a random order per process
     (folder / "model.safetensors").write_bytes(
         save(pack_weights(args.run, args.name, getattr(torch, args.dtype)), metadata=meta)

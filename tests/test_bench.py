@@ -271,3 +271,28 @@ def test_startup_benchmark(tmp_path):
     assert {"digitgan --help", 'python -c "import torch"'} <= set(rows)
     assert rows['python -c "import torch"']["of_torch_import"] == 1.0
     assert all(len(r["runs_s"]) == 1 and r["median_s"] > 0 for r in rows.values())
+
+
+def test_unseen_fonts_benchmark(tmp_path, data_root):
+    """bench/unseen_fonts.py on the shipped cyclegan: per digit and package, where the unseen
+    font packages are installed; where none is (CI installs only the training fonts), one
+    line saying which to install."""
+    from digitgan.data.unseen_fonts import unseen_fonts
+
+    out = tmp_path / "unseen.json"
+    args = ["--per-digit", "1", "--fonts-per-package", "1", "--data-root", str(data_root), "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "unseen_fonts.py"), "cyclegan", *args],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    if not unseen_fonts()[0]:
+        assert done.returncode == 2 and "apt-get install -y fonts-" in done.stderr and not out.exists()
+        return
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    n = report["fonts"] * 10
+    assert report["translated"]["n"] == report["untranslated"]["n"] == n
+    assert set(report["translated"]["per_digit"]) == {str(d) for d in range(10)}
+    worst = report["translated"]["worst_digit"]
+    assert worst["read_as_source"] == min(report["translated"]["per_digit"].values())
+    assert report["translated_readable"]["n"] == n - report["unreadable"]["n"]

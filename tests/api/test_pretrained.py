@@ -171,7 +171,10 @@ def test_a_changed_shipped_evaluator_or_reader_is_one_line_and_exit_2(
 
 def test_the_files_match_their_sums_cards_and_size_bounds():
     sums = shipped.expected_sums()
-    networks = {shipped.EVALUATOR: shipped.shipped_evaluator(), shipped.READER: shipped.shipped_reader()}
+    networks = {
+        shipped.EVALUATOR: shipped.shipped_evaluator(),
+        shipped.READER: shipped.shipped_weights(shipped.READER),
+    }
     weights = [f"{folder}/model.safetensors" for folder in networks]
     assert sorted(sums) == sorted([*weights, *(f"{n}/{f}" for n in shipped.NAMES for f in shipped.CHECKED)])
     for folder, path in networks.items():

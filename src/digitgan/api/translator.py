@@ -71,7 +71,7 @@ class Translator:
         too, with an :class:`UnreadableInput` warning naming them."""
         array = check_digits(np.asarray(images), "images")
         if to == "handwritten":
-            bad = self.unreadable(array)
+            bad = unreadable(load_reader(), torch.from_numpy(array))
             if bad:
                 warnings.warn(
                     f"{describe(bad, len(array))} cannot be read as typed digits (boxed, inverted or "

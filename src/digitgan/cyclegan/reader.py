@@ -10,10 +10,13 @@ letters with p > 0.9), so this one learns what is not a digit as an eleventh cla
 (outlier exposure, Hendrycks et al. 2019): letters and signs printed in the typed training
 fonts as the digits are, and those fonts' digits inverted or boxed. An input is unreadable
 when its most likely class is "not a digit" or no digit has p > READABLE. The reader ships
-in the package (about 100 KB), so the shipped cyclegan checks its input without training.
+in the package (216 KB), so the shipped cyclegan checks its input without training.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -117,8 +120,18 @@ def describe(indices: list[int], n: int, shown: int = 10) -> str:
 
 
 def load_reader() -> GuideNet:
-    """The shipped reader (pretrained/reader/), checked against SHA256SUMS, in eval mode."""
-    from digitgan.runs.checkpoint import load_weights
-    from digitgan.runs.shipped import shipped_reader
+    """The shipped reader (pretrained/reader/), in eval mode: read and checked against
+    SHA256SUMS once per process, not on every translation, line written or request served."""
+    from digitgan.runs.shipped import PRETRAINED_ROOT, READER
 
-    return load_weights(shipped_reader(), reader_net()).eval().requires_grad_(False)
+    return _reader_of(PRETRAINED_ROOT / READER)
+
+
+@functools.cache
+def _reader_of(folder: Path) -> GuideNet:
+    """The reader in ``folder`` (one per root: tests use copies of the shipped folder)."""
+    from digitgan.runs.checkpoint import load_weights
+    from digitgan.runs.shipped import shipped_weights
+
+    path = shipped_weights(folder.name)
+    return load_weights(path, reader_net()).eval().requires_grad_(False)

@@ -92,13 +92,9 @@ def shipped_evaluator() -> Path:
     return shipped_weights(EVALUATOR)
 
 
-def shipped_reader() -> Path:
-    """The typed-digit reader that names the inputs a translator cannot translate."""
-    return shipped_weights(READER)
-
-
 def shipped_weights(folder: str) -> Path:
-    """A shipped network's model.safetensors, checked against SHA256SUMS."""
+    """A shipped network's model.safetensors (``folder``: EVALUATOR, READER), checked
+    against SHA256SUMS."""
     path = PRETRAINED_ROOT / folder / "model.safetensors"
     verify_file(path)
     return path

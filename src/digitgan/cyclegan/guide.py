@@ -71,23 +71,11 @@ def train_guide(
 ) -> GuideNet:
     """Typed training fonts only, each batch distorted by a random affine map (rotation,
     shear, scale, shift): seconds per epoch on two cores; measured on the held-out fonts."""
-    from torchvision.transforms import v2  # here: commands that only read typed digits skip its import
-
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     net = GuideNet()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    distort = v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.15), shear=(-20, 20, -5, 5))
     start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(len(train), generator=rng)
-        for idx in order.split(batch_size):
-            images = train.images.index_select(0, idx)[:, None]  # (B, 1, 28, 28) uint8
-            x = to_model_range(torch.stack([distort(im) for im in images]))
-            loss = F.cross_entropy(net(x), train.labels.index_select(0, idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    fit_distorted(net, train.images, train.labels, epochs=epochs, batch_size=batch_size, rng=rng)
     net.eval()
     with torch.no_grad():
         correct = sum(
@@ -102,6 +90,33 @@ def train_guide(
         flush=True,
     )
     return net
+
+
+def fit_distorted(
+    net: nn.Module,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    rng: torch.Generator,
+) -> None:
+    """Adam (1e-3) on uint8 digits (N, 28, 28) and their classes, each batch distorted by a
+    random affine map (rotation, shear, scale, shift), so that a class is read by its shape
+    rather than by one font's strokes; ``rng`` orders the batches. The guide and the
+    typed-digit reader (reader.py) are trained by it."""
+    from torchvision.transforms import v2  # here: commands that only read typed digits skip its import
+
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    distort = v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.15), shear=(-20, 20, -5, 5))
+    for _ in range(epochs):
+        for idx in torch.randperm(len(images), generator=rng).split(batch_size):
+            batch = images.index_select(0, idx)[:, None]  # (B, 1, 28, 28) uint8
+            x = to_model_range(torch.stack([distort(im) for im in batch]))
+            loss = F.cross_entropy(net(x), classes.index_select(0, idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
 
 
 def first_digits(digits: Digits, limit: int | None) -> Digits:

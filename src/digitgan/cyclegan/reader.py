@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from digitgan.basics.images import to_model_range
-from digitgan.cyclegan.guide import GuideNet
+from digitgan.cyclegan.guide import GuideNet, fit_distorted
 
 NOT_A_DIGIT = 10
 READABLE = 0.5  # the top digit's probability (of 11 classes) below which an input is unreadable
@@ -75,22 +74,12 @@ def train_reader(
 ) -> GuideNet:
     """Digits (their labels) and non-digits (class 10), uint8 (N, 28, 28), each batch
     distorted by a random affine map, as the guide is trained."""
-    from torchvision.transforms import v2
-
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     images = torch.cat([digits, others])
     targets = torch.cat([labels.long(), torch.full((len(others),), NOT_A_DIGIT)])
     net = reader_net()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    distort = v2.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.15), shear=(-20, 20, -5, 5))
-    for _ in range(epochs):
-        for idx in torch.randperm(len(images), generator=rng).split(128):
-            x = to_model_range(torch.stack([distort(im) for im in images.index_select(0, idx)[:, None]]))
-            loss = F.cross_entropy(net(x), targets.index_select(0, idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    fit_distorted(net, images, targets, epochs=epochs, batch_size=128, rng=rng)
     return net.eval().requires_grad_(False)
 
 

@@ -24,9 +24,11 @@ import numpy as np
 import torch
 
 from digitgan.api.loading import load
+from digitgan.cyclegan.cycle_scores import worst_digit
 from digitgan.cyclegan.reader import load_reader, unreadable
 from digitgan.data.unseen_fonts import PACKAGES, render_unseen, unseen_fonts
 from digitgan.evaluation.classifier import ensure_evaluator
+from digitgan.evaluation.metrics import per_digit_accuracy
 
 
 def spread(fonts: list, k: int) -> list:
@@ -41,19 +43,18 @@ def spread(fonts: list, k: int) -> list:
     return chosen
 
 
-def shares(right: np.ndarray, keys: np.ndarray, names) -> dict:
-    return {str(name): float(right[keys == name].mean()) for name in names if (keys == name).any()}
-
-
-def summary(right: np.ndarray, labels: np.ndarray, packages: np.ndarray) -> dict:
-    digits = shares(right, labels, range(10))
-    worst = min(digits, key=digits.get)
+def summary(probs: torch.Tensor, labels: np.ndarray, packages: np.ndarray) -> dict:
+    """The share read as the source digit: overall, per digit (evaluate's own figure),
+    the worst digit, and per package."""
+    per_digit = per_digit_accuracy(probs, torch.from_numpy(labels))
+    digit, worst = worst_digit(per_digit)
+    right = probs.argmax(1).numpy() == labels
     return {
         "n": int(right.size),
         "read_as_source": float(right.mean()),
-        "per_digit": digits,
-        "worst_digit": {"digit": int(worst), "read_as_source": digits[worst]},
-        "per_package": shares(right, packages, sorted(set(packages))),
+        "per_digit": {str(d): a for d, a in enumerate(per_digit) if a is not None},
+        "worst_digit": {"digit": digit, "read_as_source": worst},
+        "per_package": {p: float(right[packages == p].mean()) for p in sorted(set(packages))},
     }
 
 
@@ -79,18 +80,17 @@ def main() -> None:
     packages = np.array([fonts[i].package for i in data["font"]])
     hand = load(args.model).translate(data["images"], to="handwritten")
     evaluator = ensure_evaluator(None, args.data_root, dataset="mnist")
-    read = evaluator.embed(torch.from_numpy(hand))[1].argmax(1).numpy()
-    typed_read = evaluator.embed(images)[1].argmax(1).numpy()
+    read = evaluator.embed(torch.from_numpy(hand))[1]
+    typed_read = evaluator.embed(images)[1]
     bad = np.zeros(len(labels), bool)
     bad[unreadable(load_reader(), images)] = True
-    right = read == labels
     report = {
         "model": args.model,
         "fonts": len(fonts),
         "packages": len(set(packages)),
-        "translated": summary(right, labels, packages),
-        "translated_readable": summary(right[~bad], labels[~bad], packages[~bad]),
-        "untranslated": summary(typed_read == labels, labels, packages),
+        "translated": summary(read, labels, packages),
+        "translated_readable": summary(read[torch.from_numpy(~bad)], labels[~bad], packages[~bad]),
+        "untranslated": summary(typed_read, labels, packages),
         "unreadable": {"n": int(bad.sum()), "fonts": sorted({fonts[i].name for i in data["font"][bad]})},
         "seconds": time.perf_counter() - start,
     }

@@ -111,3 +111,88 @@ def test_image_pool_state_gives_the_same_future():
     b_pool.load_state("pool", {k: v.clone() for k, v in a.state("pool").items()})
     for batch in _batches(4, seed=1):
         assert torch.equal(a.query(batch), b_pool.query(batch))
+
+
+def test_typed_distortion_is_drawn_from_its_generator_and_keeps_digits_whole():
+    """The same generator state gives the same distortions (a resume draws them again);
+    each digit gets its own; a blank stays blank; a digit keeps most of its ink in frame."""
+    from digitgan.cyclegan.typed_augment import distort
+
+    x = -torch.ones(8, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0  # a bar, like a 1
+    a = distort(x, torch.Generator().manual_seed(3))
+    b = distort(x, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, distort(x, torch.Generator().manual_seed(4)))
+    assert len({tuple(d.flatten().tolist()) for d in a}) == 8
+    assert a.min() >= -1 and a.max() <= 1
+    blank = distort(-torch.ones(4, 1, 28, 28), torch.Generator())
+    assert torch.equal(blank, -torch.ones(4, 1, 28, 28))
+    ink = lambda t: (t + 1).sum(dim=(1, 2, 3))  # noqa: E731
+    assert (ink(a) > 0.4 * ink(x)).all() and (ink(a) < 2.5 * ink(x)).all()
+
+
+def test_typed_distortion_without_range_is_the_identity_and_slant_leans(monkeypatch):
+    """With every range collapsed the map is the identity (up to the sampler's float
+    rounding); a negative slant (y runs down) moves a vertical bar's top right of its foot."""
+    from digitgan.cyclegan import typed_augment as aug
+
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    for name, value in (("MAX_SLANT", 0.0), ("MAX_TURN", 0.0), ("WIDTH", (1.0, 1.0)), ("SCALE", (1.0, 1.0))):
+        monkeypatch.setattr(aug, name, value)
+    maps = aug.affine_maps(4, torch.Generator())
+    assert torch.allclose(maps, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(4, 2, 3))
+    grid = torch.nn.functional.affine_grid(maps, [4, 1, 28, 28], align_corners=False)
+    moved = torch.nn.functional.grid_sample(x + 1, grid, align_corners=False) - 1
+    assert torch.allclose(moved, x, atol=1e-5)
+
+    monkeypatch.setattr(aug, "MAX_SLANT", 0.3)
+    monkeypatch.setattr(aug, "uniform", lambda low, high, n, rng: torch.full((n,), low))
+    bar = -torch.ones(1, 1, 28, 28)
+    bar[:, :, 4:24, 13:15] = 1.0
+    grid = torch.nn.functional.affine_grid(aug.affine_maps(1, torch.Generator()), [1, 1, 28, 28], False)
+    leaned = torch.nn.functional.grid_sample(bar + 1, grid, align_corners=False)[0, 0]
+    cols = torch.arange(28.0)
+    foot = (leaned[22] * cols).sum() / leaned[22].sum()
+    top = (leaned[6] * cols).sum() / leaned[6].sum()
+    assert top > foot + 2
+
+
+def test_stroke_weight_makes_digits_bolder_or_lighter_or_leaves_them():
+    from digitgan.cyclegan.typed_augment import stroke_weight
+
+    x = -torch.ones(3, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0
+    out = stroke_weight(x, torch.tensor([0, 1, 2]))
+    ink = (out + 1).sum(dim=(1, 2, 3))
+    assert ink[0] < ink[1] < ink[2] and torch.equal(out[1], x[1])
+
+
+def test_a_guide_of_both_domains_learns_from_both_and_is_cached_apart(tmp_path, monkeypatch):
+    """--guide-data both: the guide learns from the typed and the handwritten digits (each
+    bounded by --limit), says so in its file, and is cached under a key of both sets, so
+    that a typed-only guide is never taken for it (or the other way round)."""
+    import io
+
+    from digitgan.cyclegan import guide
+    from digitgan.data.digits import Digits
+    from digitgan.runs.checkpoint import weights_metadata
+
+    monkeypatch.setenv("DIGITGAN_CACHE", str(tmp_path))
+    images = torch.randint(0, 255, (300, 28, 28), dtype=torch.uint8)
+    typed = Digits(images, torch.arange(300) % 10, "typed", "train", "0" * 32)
+    hand = Digits(255 - images, torch.arange(300) % 10, "mnist", "train", "2" * 32)
+    test = Digits(images[:20], torch.arange(20) % 10, "typed", "test", "1" * 32)
+    learned = []
+    original = guide.fit_distorted
+    monkeypatch.setattr(
+        guide, "fit_distorted", lambda net, x, *a, **k: learned.append(len(x)) or original(net, x, *a, **k)
+    )
+    guide.ensure_guide(typed, test, io.StringIO(), limit=100, handwritten=hand)
+    guide.ensure_guide(typed, test, io.StringIO(), limit=100)
+    assert learned == [200, 100]
+    both = guide.guide_path(guide.first_digits(typed, 100), guide.first_digits(hand, 100))
+    assert weights_metadata(both)["dataset"] == "typed+mnist"
+    assert weights_metadata(guide.guide_path(guide.first_digits(typed, 100)))["dataset"] == "typed"
+    other = Digits(images, torch.arange(300) % 10, "mnist", "train", "3" * 32)
+    assert guide.guide_path(typed, other) != guide.guide_path(typed, hand)

@@ -5,10 +5,12 @@ breaks this test until the loader can read the old folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from digitgan.cli.main import main
@@ -39,3 +41,25 @@ def test_a_run_folder_of_0_1_0_loads_and_draws(tmp_path, capsys):
     assert main(["sample", str(run), "--digit", "7", "--n", "5", "--out", str(out)]) == 0
     with np.load(out) as sevens:
         assert sevens["images"].shape == (5, 28, 28) and (sevens["labels"] == 7).all()
+
+
+def test_a_setting_added_later_loads_as_the_old_runs_were_trained_and_others_are_still_required(tmp_path):
+    """A 0.1.0 cyclegan folder has no --guide-data or --typed-augment: it loads with the
+    typed-only guide and no distortion (what it was trained with), not with whatever a
+    preset says today; a folder missing any other setting is still refused by name."""
+    from digitgan.basics.errors import UserError
+    from digitgan.config.presets import make_config
+    from digitgan.config.train_config import ADDED_LATER
+    from digitgan.runs.checkpoint import load_config
+
+    saved = dataclasses.asdict(make_config("cyclegan"))
+    for name in ADDED_LATER:
+        saved.pop(name)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved))
+    cfg = load_config(path)
+    assert (cfg.guide_data, cfg.typed_augment) == ("typed", False)
+    del saved["cycle_lambda"]
+    path.write_text(json.dumps(saved))
+    with pytest.raises(UserError, match="'cycle_lambda' is missing"):
+        load_config(path)

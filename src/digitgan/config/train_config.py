@@ -30,7 +30,12 @@ D_NORMS = ("batch", "layer", "none")
 G_UPSAMPLES = ("transposed", "resize")
 PRECISIONS = ("fp32", "bf16", "auto")  # fast/arithmetic.py does each
 DEVICES = ("auto", "cpu", "cuda")
+GUIDE_DATA = ("typed", "both")  # cyclegan/guide.py trains each
 AT_LEAST_1, AT_LEAST_0 = Range(1), Range(0)
+# Settings added after run folders were first written, each with the value that every run
+# made before it was trained with (what the setting does when off): a folder that lacks one
+# was trained that way, so loading it fills that value in, never today's default.
+ADDED_LATER = {"guide_data": "typed", "typed_augment": False}
 ABOVE_0, SHARE = Range(0, open_low=True), Range(0, 1, open_low=True)  # SHARE: (0, 1]
 UNIT = Range(0, 1, open_high=True)  # [0, 1)
 SPREAD = Range(0, 2, open_low=True)  # (0, 2]: the noise's spread when drawing
@@ -149,6 +154,16 @@ class TrainConfig:
     semantic_lambda: float = setting(
         1.0, "weight of the semantic-consistency loss (a frozen typed classifier)", "cyclegan", AT_LEAST_0
     )
+    guide_data: str = setting(
+        "typed",
+        "what the semantic loss's frozen classifier learns from: the typed training fonts, or "
+        "those and the handwritten training digits",
+        "cyclegan",
+        choices=GUIDE_DATA,
+    )
+    typed_augment: bool = setting(
+        False, "distort each typed training digit (slant, rotation, width, stroke weight)", "cyclegan"
+    )
     pool_size: int = setting(50, "translations kept for the discriminators; 0 = off", "cyclegan", AT_LEAST_0)
     decay_start: float = setting(
         0.5,
@@ -202,6 +217,7 @@ class TrainConfig:
         """The config a run folder saved: every setting present, none unknown, each of its
         type. A missing one is not filled with today's default, which may not be what the
         run was trained with. Raises :class:`ValueError` naming the setting."""
+        d = {**ADDED_LATER, **d}
         _check_saved(d, dataclasses.fields(cls))
         return cls(**d)
 

@@ -31,6 +31,7 @@ from digitgan.cyclegan.cycle_objectives import (
     lsgan_d_loss,
 )
 from digitgan.cyclegan.guide import ensure_guide
+from digitgan.cyclegan.typed_augment import distort
 from digitgan.data.digits import Digits, load_dataset
 from digitgan.fast.adam import LeanAdam
 from digitgan.fast.arithmetic import Arithmetic
@@ -51,8 +52,9 @@ class CycleFamily:
     def __init__(self, cfg: TrainConfig, device: torch.device, total_steps: int, stream: TextIO) -> None:
         self.cfg, self.device, self.total_steps = cfg, device, total_steps
         typed, typed_test = load_dataset("typed", None, "train"), load_dataset("typed", None, "test")
+        hand = load_dataset(cfg.dataset, cfg.data_root, "train") if cfg.guide_data == "both" else None
         # before any seeded draw: the guide may train first
-        self.guide = ensure_guide(typed, typed_test, stream, limit=cfg.limit).to(device)
+        self.guide = ensure_guide(typed, typed_test, stream, limit=cfg.limit, handwritten=hand).to(device)
         seed_everything(cfg.seed)
         width = cfg.hidden_dim
         self.to_hand = ResnetGenerator(width, cfg.res_blocks).to(device)
@@ -94,11 +96,14 @@ class CycleFamily:
         }
 
     def typed_batch(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1]."""
+        """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1],
+        each distorted (typed_augment.py) under ``--typed-augment``."""
         rows = distributed.global_rows(batch)  # one draw for the global batch, sliced per rank
-        idx = distributed.local_rows(torch.randint(len(self.typed_images), (rows,), generator=self.typed_rng))
-        idx = idx.to(self.device)
-        typed = to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28)
+        idx = torch.randint(len(self.typed_images), (rows,), generator=self.typed_rng)
+        typed = to_model_range(self.typed_images[idx.to(self.device)]).view(-1, 1, 28, 28)
+        if self.cfg.typed_augment:  # drawn for the global batch too: every rank draws alike
+            typed = distort(typed, self.typed_rng)
+        idx, typed = distributed.local_rows(idx).to(self.device), distributed.local_rows(typed)
         return self.arith.input(typed), self.typed_labels[idx]
 
     def set_lr(self) -> float:

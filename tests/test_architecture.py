@@ -21,7 +21,16 @@ LAYERS = [
     ("fast", {"fast"}),
     ("data", {"data"}),
     ("config", {"config"}),
-    ("models", {"models", "objectives", "cyclegan.cycle_networks", "cyclegan.cycle_objectives"}),
+    (
+        "models",
+        {
+            "models",
+            "objectives",
+            "cyclegan.cycle_networks",
+            "cyclegan.cycle_objectives",
+            "cyclegan.typed_augment",
+        },
+    ),
     ("runs", {"runs"}),
     ("training", {"training", "cyclegan.cycle_family", "cyclegan.guide"}),
     (

@@ -65,12 +65,7 @@ class TrainConfig:
     hidden_dim: int = setting(
         256, "width of hidden layers (mlp); base channel count (conv)", "model", AT_LEAST_1
     )
-    d_width: int | None = setting(
-        None,
-        "base channel count of a convolutional D, when it differs from G's --hidden-dim",
-        "model",
-        AT_LEAST_1,
-    )
+    d_width: int | None = setting(None, "base channels of a conv D, if not --hidden-dim", "model", AT_LEAST_1)
     d_hidden: int = setting(
         0,
         "a fully-connected layer of this width between a convolutional D's features and its logit, as "
@@ -152,17 +147,13 @@ class TrainConfig:
     cycle_lambda: float = setting(10.0, "weight of the cycle loss", "cyclegan", AT_LEAST_0)
     identity_lambda: float = setting(0.0, "weight of the identity loss", "cyclegan", AT_LEAST_0)
     semantic_lambda: float = setting(
-        1.0, "weight of the semantic-consistency loss (a frozen typed classifier)", "cyclegan", AT_LEAST_0
+        1.0, "weight of the semantic loss (--guide-data)", "cyclegan", AT_LEAST_0
     )
     guide_data: str = setting(
-        "typed",
-        "what the semantic loss's frozen classifier learns from: the typed training fonts, or "
-        "those and the handwritten training digits",
-        "cyclegan",
-        choices=GUIDE_DATA,
+        "typed", "the semantic loss's classifier learns typed digits, or both", "cyclegan", choices=GUIDE_DATA
     )
     typed_augment: bool = setting(
-        False, "distort each typed training digit (slant, rotation, width, stroke weight)", "cyclegan"
+        False, "distort typed digits (slant, width, stroke) at every step", "cyclegan"
     )
     pool_size: int = setting(50, "translations kept for the discriminators; 0 = off", "cyclegan", AT_LEAST_0)
     decay_start: float = setting(
@@ -214,9 +205,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """The config a run folder saved: every setting present, none unknown, each of its
-        type. A missing one is not filled with today's default, which may not be what the
-        run was trained with. Raises :class:`ValueError` naming the setting."""
+        """The config a run folder saved: every setting present (but ADDED_LATER's, filled with
+        what older runs did), none unknown, each of its type; else ValueError naming it."""
         d = {**ADDED_LATER, **d}
         _check_saved(d, dataclasses.fields(cls))
         return cls(**d)
@@ -224,8 +214,7 @@ class TrainConfig:
     @property
     def label_classes(self) -> int:
         """What D tells apart by label: 10 digits, the clusters, each digit's clusters (10 x
-        K), or 0 (no labels). D reads the label as input planes, or under --aux-classifier
-        names it with its class head."""
+        K), or 0 (no labels); as input planes, or under --aux-classifier with its class head."""
         return 10 * max(self.clusters, 1) if self.conditional else self.clusters
 
     @property
@@ -234,25 +223,30 @@ class TrainConfig:
 
     @property
     def conv_gan(self) -> bool:
-        """A noise-to-digit GAN on ConvGenerator and ConvDiscriminator, whose own settings
-        (--d-width, --d-hidden, --g-upsample) apply to nothing else."""
+        """A noise-to-digit GAN on ConvGenerator and ConvDiscriminator (--d-width, --d-hidden, --g-upsample)."""
         return self.arch == "conv" and self.family == "gan"
 
     @property
     def only_the_objective(self) -> bool:
-        """Every update is the objective's alone, with none of the terms the trainer adds:
-        no R1, no mode seeking, no top-k choice of fakes, no class loss."""
+        """Every update is the objective's alone: no R1, mode seeking, top-k or class loss."""
         return self.r1_gamma == 0 and self.mode_seeking == 0 and self.top_k == 1 and self.aux_classifier == 0
 
     def validate(self) -> TrainConfig:
-        """Raise :class:`UserError` naming the first bad value (each field against its own
-        declaration, then the rules that join several); return self when all are fine."""
-        problems = [check(field, getattr(self, field.name)) for field in dataclasses.fields(self)]
-        rules = run_rules(self) + model_rules(self) + technique_rules(self)
-        problems += [message for ok, message in rules if not ok]
-        if any(problems):
-            raise UserError(next(p for p in problems if p))
+        """Raise :class:`UserError` naming the first bad value (:func:`first_problem`); return
+        self when all are fine."""
+        problem = first_problem(self)
+        if problem:
+            raise UserError(problem)
         return self
+
+
+def first_problem(cfg: TrainConfig) -> str | None:
+    """What is wrong with ``cfg`` first: each field against its own declaration, then the
+    rules that join several; None when nothing is."""
+    problems = [check(field, getattr(cfg, field.name)) for field in dataclasses.fields(cfg)]
+    rules = run_rules(cfg) + model_rules(cfg) + technique_rules(cfg)
+    problems += [message for ok, message in rules if not ok]
+    return next((p for p in problems if p), None)
 
 
 # The rules that join several settings, each a (holds, message) pair; validate() raises the
@@ -270,6 +264,10 @@ def run_rules(cfg: TrainConfig) -> list[tuple[bool, str]]:
         (
             cfg.family != "cyclegan" or cfg.dataset == "mnist",
             "--preset cyclegan translates typed digits into MNIST's handwriting: use --dataset mnist",
+        ),
+        (
+            cfg.family == "cyclegan" or (cfg.guide_data == "typed" and not cfg.typed_augment),
+            "--guide-data and --typed-augment train cyclegan's translator; a GAN drawing from noise has neither",
         ),
     ]
 

@@ -99,11 +99,11 @@ class CycleFamily:
         """``batch`` typed training digits drawn uniformly (with replacement), in [-1, 1],
         each distorted (typed_augment.py) under ``--typed-augment``."""
         rows = distributed.global_rows(batch)  # one draw for the global batch, sliced per rank
-        idx = torch.randint(len(self.typed_images), (rows,), generator=self.typed_rng)
-        typed = to_model_range(self.typed_images[idx.to(self.device)]).view(-1, 1, 28, 28)
+        idx = torch.randint(len(self.typed_images), (rows,), generator=self.typed_rng).to(self.device)
+        typed = to_model_range(self.typed_images[idx]).view(-1, 1, 28, 28)
         if self.cfg.typed_augment:  # drawn for the global batch too: every rank draws alike
             typed = distort(typed, self.typed_rng)
-        idx, typed = distributed.local_rows(idx).to(self.device), distributed.local_rows(typed)
+        idx, typed = distributed.local_rows(idx), distributed.local_rows(typed)
         return self.arith.input(typed), self.typed_labels[idx]
 
     def set_lr(self) -> float:
